@@ -81,21 +81,21 @@ def _init(params: optax.Params) -> ScaleByAdanState:
     )
 
 
-def _adan_leaf(g, m, v, n, prev, theta, *, first, b1, b2, b3, c_m, c_v, inv_root_bc3, eps, decay, prox, sign):
+def _adan_leaf(g, m, v, n, prev, theta, *, first, b, c_m, c_v, inv_root_bc3, eps, decay, prox, sign):
     """One leaf of one Adan step, all elementwise (XLA fuses it into one pass over the leaf).
 
-    ``c_m``, ``c_v`` are the scalar step coefficients ``lr/(1-b1^t)`` and ``lr*b2/(1-b2^t)``; ``decay`` is
+    ``b`` is ``(b1, b2, b3, 1 - b1, 1 - b2, 1 - b3)``; ``c_m``, ``c_v`` are the scalar step coefficients ``lr/(1-b1^t)`` and ``lr*b2/(1-b2^t)``; ``decay`` is
     ``lr*wd`` (``None``: no weight decay). Returns ``(update, m, v, n)`` in the dtypes of the inputs.
     """
     dtype = _compute_dtype(g.dtype)
     cast = lambda x: jnp.asarray(x).astype(dtype)  # noqa: E731
     gc = g.astype(dtype)
     diff = jnp.where(first, jnp.zeros((), dtype), gc - prev.astype(dtype))
-    b1, b2, b3 = cast(b1), cast(b2), cast(b3)
-    m_new = b1 * m.astype(dtype) + (1 - b1) * gc
-    v_new = b2 * v.astype(dtype) + (1 - b2) * diff
+    b1, b2, b3, one_minus_b1, one_minus_b2, one_minus_b3 = (cast(x) for x in b)
+    m_new = b1 * m.astype(dtype) + one_minus_b1 * gc
+    v_new = b2 * v.astype(dtype) + one_minus_b2 * diff
     nesterov = gc + b2 * diff
-    n_new = b3 * n.astype(dtype) + (1 - b3) * nesterov * nesterov
+    n_new = b3 * n.astype(dtype) + one_minus_b3 * (nesterov * nesterov)
     denom = jnp.sqrt(n_new) * cast(inv_root_bc3) + cast(eps)
     step = (cast(c_m) * m_new + cast(c_v) * v_new) / denom
     if decay is None:
@@ -133,9 +133,8 @@ def _make(
         tf = t.astype(jnp.result_type(float, lr, b1, b2, b3))
         coefs = dict(
             first=count == 0,
-            b1=b1,
-            b2=b2,
-            b3=b3,
+            # the complements are taken in the hyperparameters' precision, before any cast to the leaf dtype
+            b=(b1, b2, b3, 1 - jnp.asarray(b1), 1 - jnp.asarray(b2), 1 - jnp.asarray(b3)),
             c_m=lr / (1 - jnp.asarray(b1) ** tf),
             c_v=lr * b2 / (1 - jnp.asarray(b2) ** tf),
             inv_root_bc3=1 / jnp.sqrt(1 - jnp.asarray(b3) ** tf),

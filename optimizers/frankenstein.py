@@ -183,6 +183,18 @@ def _pair(name: str, value: Any) -> tuple[Any, Any]:
     return value[0], value[1]
 
 
+def _beta1_pair(learning_rate, *, rule, beta1, base_lr, beta1_clip) -> tuple[jax.Array, jax.Array]:
+    """``(b1, 1 - b1)``, the complement computed directly (no cancellation in low precision)."""
+    beta1 = jnp.asarray(beta1)
+    if rule == "constant":
+        return beta1, 1 - beta1
+    lo, hi = _pair("beta1_clip", beta1_clip)
+    ratio = jnp.asarray(learning_rate) / base_lr
+    scale = jnp.sqrt(ratio) if rule == "lr_sqrt" else ratio
+    complement = jnp.clip((1 - beta1) * scale, lo, hi)
+    return 1 - complement, complement
+
+
 def beta1_coefficient(
     learning_rate: ArrayLike,
     *,
@@ -192,13 +204,7 @@ def beta1_coefficient(
     beta1_clip: Sequence[ArrayLike],
 ) -> jax.Array:
     """b1 of one step: ``beta1`` or ``1 - clip((1 - beta1) * f(lr / base_lr), lo, hi)``, f = sqrt or identity."""
-    beta1 = jnp.asarray(beta1)
-    if rule == "constant":
-        return beta1
-    lo, hi = _pair("beta1_clip", beta1_clip)
-    ratio = jnp.asarray(learning_rate) / base_lr
-    scale = jnp.sqrt(ratio) if rule == "lr_sqrt" else ratio
-    return 1 - jnp.clip((1 - beta1) * scale, lo, hi)
+    return _beta1_pair(learning_rate, rule=rule, beta1=beta1, base_lr=base_lr, beta1_clip=beta1_clip)[0]
 
 
 def misalignment_factor(direction: jax.Array, g: jax.Array) -> jax.Array:
@@ -219,14 +225,19 @@ def xi_factor(x_prev: jax.Array, p: ArrayLike) -> jax.Array:
     return XI_SCALE / (1 + jnp.exp(-jnp.abs(x_prev - p)))
 
 
-def beta2_coefficient(x: jax.Array, x_prev: jax.Array | None, p: ArrayLike, *, rule: str, beta2: ArrayLike):
-    """b2: ``beta2``, ``1 - (x/x_prev)|1/2 - P|`` (ratio) or ``1 - clip(x/x_prev, 0, 1)|P - 1/2|``."""
-    if rule == "constant":
-        return beta2
+def _beta2_complement(x: jax.Array, x_prev: jax.Array | None, p: ArrayLike, rule: str) -> jax.Array:
+    """``1 - b2`` of the ratio rules: ``(x/x_prev)|1/2 - P|``, the ratio clipped to [0, 1] for "ratio_clipped"."""
     ratio = x / x_prev
     if rule == "ratio_clipped":
         ratio = jnp.clip(ratio, 0, 1)
-    return 1 - ratio * jnp.abs(p - 0.5)
+    return ratio * jnp.abs(p - 0.5)
+
+
+def beta2_coefficient(x: jax.Array, x_prev: jax.Array | None, p: ArrayLike, *, rule: str, beta2: ArrayLike):
+    """b2: ``beta2``, ``1 - (x/x_prev)|1/2 - P|`` (ratio) or ``1 - clip(x/x_prev, 0, 1)|P - 1/2|``."""
+    if rule == "constant":
+        return jnp.asarray(beta2)
+    return 1 - _beta2_complement(x, x_prev, p, rule)
 
 
 # --- the fused per-leaf step ---------------------------------------------------------------------------
@@ -246,7 +257,7 @@ def _leaf(g, theta, m, v, v_max, x_prev, *, opts: FrankensteinOptions, k: dict[s
     grad = g.astype(dtype)
     mom = m.astype(dtype)
     vv = v.astype(dtype)
-    eps, lr, b1 = c("eps"), c("lr"), c("b1")
+    eps, lr, b1, one_minus_b1 = c("eps"), c("lr"), c("b1"), c("one_minus_b1")
     if k["wd"] is not None and not k["decoupled"]:
         grad = grad + c("wd") * theta.astype(dtype)
 
@@ -256,11 +267,15 @@ def _leaf(g, theta, m, v, v_max, x_prev, *, opts: FrankensteinOptions, k: dict[s
         p = misalignment_factor(mom if opts.momentum_form == "heavy_ball" else -mom, grad)
     x = grad * grad + eps
     xp = x_prev.astype(dtype) if x_prev is not None else None
-    b2 = beta2_coefficient(x, xp, p, rule=opts.beta2_rule, beta2=c("beta2"))
+    if opts.beta2_rule == "constant":
+        b2, one_minus_b2 = c("beta2"), c("one_minus_beta2")
+    else:
+        one_minus_b2 = _beta2_complement(x, xp, p, opts.beta2_rule)
+        b2 = 1 - one_minus_b2
 
     new_v_max = None
     if opts.adam_moment:
-        new_v = b2 * vv + (1 - b2) * grad * grad
+        new_v = b2 * vv + one_minus_b2 * (grad * grad)
         vh = new_v * c("v_corr") if k["v_corr"] is not None else new_v
         if opts.beta2_rule == "ratio":
             vh = jnp.maximum(vh, 0)
@@ -270,7 +285,7 @@ def _leaf(g, theta, m, v, v_max, x_prev, *, opts: FrankensteinOptions, k: dict[s
     else:
         vh = jnp.maximum(vv, x)
         denom = jnp.sqrt(vh)
-        new_v = b2 * vh + (1 - b2) * x
+        new_v = b2 * vh + one_minus_b2 * x
         if opts.second_moment == "monotone":
             new_v = jnp.maximum(vv, new_v)
 
@@ -286,7 +301,7 @@ def _leaf(g, theta, m, v, v_max, x_prev, *, opts: FrankensteinOptions, k: dict[s
         new_m = decay * mom - step * grad
         velocity = new_m
     else:
-        new_m = decay * mom + (1 - b1) * grad
+        new_m = decay * mom + one_minus_b1 * grad
         m_hat = new_m * c("m_corr") if k["m_corr"] is not None else new_m
         velocity = -step * m_hat
     delta = b1 * velocity - step * grad if opts.update_form == "nesterov" else velocity
@@ -303,6 +318,11 @@ def _leaf(g, theta, m, v, v_max, x_prev, *, opts: FrankensteinOptions, k: dict[s
         back(new_v_max, v_max),
         back(x if x_prev is not None else None, x_prev),
     )
+
+
+def _inverse_correction(weight: jax.Array) -> jax.Array:
+    """``1 / weight`` of a bias correction; 1 where the weight is 0 (every decay so far was 1, the EMA is 0)."""
+    return jnp.where(weight > 0, 1 / jnp.where(weight > 0, weight, 1), 1)
 
 
 def _lr_at(learning_rate: optax.ScalarOrSchedule, count: jax.Array) -> jax.Array:
@@ -336,7 +356,7 @@ def _make(
             raise ValueError("params: frankenstein with weight_decay needs update(grads, state, params)")
         t = optax.safe_increment(state.count)
         lr = _lr_at(learning_rate, state.count)
-        b1 = beta1_coefficient(
+        b1, one_minus_b1 = _beta1_pair(
             lr,
             rule=opts.beta1_rule,
             beta1=numbers["beta1"],
@@ -349,15 +369,17 @@ def _make(
         if opts.bias_correction and opts.momentum_form == "ema":
             if opts.needs_beta1_product:
                 beta1_product = (state.beta1_product * b1).astype(state.beta1_product.dtype)
-                m_corr = 1 / (1 - beta1_product)
+                m_corr = _inverse_correction(1 - beta1_product)
             else:
-                m_corr = 1 / (1 - b1**tf)
+                m_corr = _inverse_correction(1 - b1**tf)
         if opts.bias_correction and opts.adam_moment and opts.beta2_rule == "constant":
-            v_corr = 1 / (1 - jnp.asarray(numbers["beta2"]) ** tf)
+            v_corr = _inverse_correction(1 - jnp.asarray(numbers["beta2"]) ** tf)
         k = dict(
             lr=lr,
             b1=b1,
+            one_minus_b1=one_minus_b1,
             beta2=numbers["beta2"],
+            one_minus_beta2=1 - jnp.asarray(numbers["beta2"]),
             eps=numbers["eps"],
             rho=rho_bounds,
             m_corr=m_corr,

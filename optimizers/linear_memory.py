@@ -393,7 +393,9 @@ def validate_record_law(record_law: Any) -> None:
 
 def _without_field(message: str, field: str) -> str:
     rest = message[len(field) :] if message.startswith(field) else message
-    return rest[2:] if rest.startswith(": ") else rest
+    if rest.startswith(": "):
+        return rest[2:]
+    return rest[1:] if rest.startswith(".") else rest
 
 
 def _relaxed_solve(gram: jax.Array, proj: jax.Array, relaxation: jax.Array, mode: str) -> jax.Array:
@@ -417,11 +419,41 @@ def _relaxed_solve(gram: jax.Array, proj: jax.Array, relaxation: jax.Array, mode
     elif mode == "relative":
         system = gram / scale[..., None] + (relaxation / k) * eye
         system = jnp.where(active[..., None, None], system, eye)
-        x = jnp.linalg.solve(system, (proj / scale)[..., None])[..., 0]
+        x = _spd_solve(system, proj / scale)
     else:
         system = jnp.where(active[..., None, None], gram + relaxation * eye, eye)
-        x = jnp.linalg.solve(system, proj[..., None])[..., 0]
+        x = _spd_solve(system, proj)
     return jnp.where(active[..., None], x, 0.0)
+
+
+#: Largest k whose k×k solve is unrolled (a Cholesky factorization written out in jnp operations: it
+#: compiles several times faster than ``jnp.linalg.solve`` and batches under ``vmap`` as plain arithmetic).
+_UNROLLED_SOLVE_MAX_K = 12
+
+
+def _spd_solve(system: jax.Array, rhs: jax.Array) -> jax.Array:
+    """``system⁻¹ rhs`` for a symmetric positive definite ``system`` ``[..., k, k]`` and ``rhs`` ``[..., k]``.
+
+    ``system = G + ε_eff I`` with ``ε_eff > 0``, or a full-rank Gram; a singular one (``ε = 0`` with
+    rank-deficient memory) gives NaN or Inf, as the exact pseudo-inverse formula is then undefined.
+    """
+    k = system.shape[-1]
+    if k > _UNROLLED_SOLVE_MAX_K:
+        return jnp.linalg.solve(system, rhs[..., None])[..., 0]
+    chol: dict[tuple[int, int], jax.Array] = {}
+    for j in range(k):
+        pivot = jnp.sqrt(system[..., j, j] - sum(chol[j, p] ** 2 for p in range(j)))
+        chol[j, j] = pivot
+        for i in range(j + 1, k):
+            chol[i, j] = (system[..., i, j] - sum(chol[i, p] * chol[j, p] for p in range(j))) / pivot
+    forward: list[jax.Array] = []
+    for i in range(k):
+        forward.append((rhs[..., i] - sum(chol[i, p] * forward[p] for p in range(i))) / chol[i, i])
+    solution: dict[int, jax.Array] = {}
+    for i in reversed(range(k)):
+        residual = forward[i] - sum(chol[p, i] * solution[p] for p in range(i + 1, k))
+        solution[i] = residual / chol[i, i]
+    return jnp.stack([solution[i] for i in range(k)], axis=-1)
 
 
 def _gram(memory: jax.Array, dtype: Any) -> jax.Array:
@@ -775,18 +807,26 @@ def learning_law_trace(opt_state: Any) -> jax.Array:
 # paper points and registry entry
 # ----------------------------------------------------------------------------------------------------
 
-_R0_R09 = [{"kind": "real", "lam": 0.0}, {"kind": "real", "lam": 0.9}]
 
-#: Paper points (spec §3, §5; Table 1's row labels are lost, so the RLLC points are the configurations the
-#: text names). The fixed-law points are App. A's laws on R(0) ∪ R(0.9); every point keeps the default
-#: learning rates unless it fixes the law (``learning_law_rate = 0``).
+def _r0_r09() -> list[dict[str, Any]]:
+    return [{"kind": "real", "lam": 0.0}, {"kind": "real", "lam": 0.9}]
+
+
+#: Paper points, as hyperparameter overrides of :func:`linear_memory` (also ``ENTRIES[0].presets``).
+#: Table 1's row labels are lost (spec §5.2), so the RLLC points are the configurations the text names:
+#: R(0.9) (§6 "RLLC based adaptive learning rate"), R(0) ∪ R(0.9) (the "most reliable"), R_2(0.9) and
+#: C(0.9 e^{2πi/3}). The fixed-law points are App. A's laws on R(0) ∪ R(0.9) with ``c2 = 0``: SGD (1, 0),
+#: momentum SGD (0, 1) and NAG (1, 0.9) (Lemma 4.1). Learning rates keep their defaults (c1 = 0.01,
+#: c2 = 0.01, the middle of the paper's grids). ``L_0`` is all ones [CHOICE, spec §1.3] except for R_2(0.9),
+#: which starts from ``e_1`` (heavy-ball momentum): with all ones its second unit (gain 1/(1-λ)² = 100)
+#: makes the first steps ~110·c1 and the paper's MNIST MLP diverged at c1 = 0.01 and 0.03 (measured).
 PRESETS: dict[str, dict[str, Any]] = {
-    "sgd": {"propagators": _R0_R09, "initial_law": [1.0, 0.0], "learning_law_rate": 0.0},
-    "momentum": {"propagators": _R0_R09, "initial_law": [0.0, 1.0], "learning_law_rate": 0.0},
-    "nag": {"propagators": _R0_R09, "initial_law": [1.0, 0.9], "learning_law_rate": 0.0},
+    "sgd": {"propagators": _r0_r09(), "initial_law": [1.0, 0.0], "learning_law_rate": 0.0},
+    "momentum": {"propagators": _r0_r09(), "initial_law": [0.0, 1.0], "learning_law_rate": 0.0},
+    "nag": {"propagators": _r0_r09(), "initial_law": [1.0, 0.9], "learning_law_rate": 0.0},
     "rllc_R0.9": {"propagators": [{"kind": "real", "lam": 0.9}]},
-    "rllc_R0_R0.9": {"propagators": _R0_R09},
-    "rllc_R2_0.9": {"propagators": [{"kind": "jordan", "n": 2, "lam": 0.9}]},
+    "rllc_R0_R0.9": {"propagators": _r0_r09()},
+    "rllc_R2_0.9": {"propagators": [{"kind": "jordan", "n": 2, "lam": 0.9}], "initial_law": "e1"},
     "rllc_C_0.9_2pi3": {"propagators": [{"kind": "complex", "r": 0.9, "phi": 2.0 * math.pi / 3.0}]},
 }
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import optax
 
-__all__ = ["Hyperparameter", "OptimizerEntry", "REGISTRY", "families"]
+__all__ = ["Hyperparameter", "OptimizerEntry", "REGISTRY", "default_of", "families"]
 
 Kind = Literal["float", "int", "bool", "choice", "json"]
 
@@ -86,8 +87,7 @@ class Hyperparameter:
                 raise ValueError(f"{field}: expected true or false, got {value!r}")
             return value
         if self.kind == "choice":
-            assert self.choices is not None
-            if value not in self.choices:
+            if value not in (self.choices or ()):
                 allowed = ", ".join(repr(c) for c in self.choices)
                 raise ValueError(f"{field}: must be one of {allowed}, got {value!r}")
             return value
@@ -131,6 +131,11 @@ class OptimizerEntry:
         return {hp.name: hp.default for hp in self.hyperparameters}
 
 
+def default_of(constructor: Callable[..., Any], name: str) -> Any:
+    """The default of keyword ``name`` as stated in ``constructor``'s signature (state defaults once)."""
+    return inspect.signature(constructor).parameters[name].default
+
+
 _FAMILY_MODULES = (
     "optimizers.baselines",
     "optimizers.fire",
@@ -159,10 +164,3 @@ REGISTRY: dict[str, OptimizerEntry] = _collect()
 def families() -> list[str]:
     """The registered family names, in registration order."""
     return list(REGISTRY)
-
-
-def default_of(constructor: Callable[..., Any], name: str) -> Any:
-    """The default of keyword ``name`` as stated in ``constructor``'s signature (state defaults once)."""
-    import inspect
-
-    return inspect.signature(constructor).parameters[name].default

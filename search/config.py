@@ -113,7 +113,7 @@ class EvaluatorConfig:
     cpus_per_worker: float = _field(1.0, "float", low=0.0, high=1024.0, low_open=True, doc="CPUs per actor")
     max_retries: int = _field(2, "int", low=0, high=100, doc="re-sends of a failed candidate")
     path: str = _field("auto", "str", choices=("auto", "vmap", "loop"), doc="train_population path")
-    chunk_size: int = _field(0, "int", low=0, high=100_000, doc="candidates per work unit (0: auto)")
+    chunk_size: int = _field(1, "int", low=1, high=100_000, doc="candidates per work unit (padded to it)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,10 +381,15 @@ def config_to_toml(config: Config) -> str:
 def config_hash(config: Config) -> str:
     """SHA-256 of the canonical TOML of ``config`` with ``run.dir`` and the evaluator left out.
 
-    Two configs with the same hash produce the same search (the evaluator and the directory only change
-    where and how fast candidates are trained).
+    Two configs with the same hash produce the same search: the directory, where candidates are trained
+    (evaluator kind, address, workers) and how long the run goes on (``strategy.num_generations``, which
+    ``resume --generations`` may extend) are left out; ``evaluator.chunk_size`` and ``evaluator.path`` stay
+    in, because they fix the shape of the compiled programs and so the last bits of the scores.
     """
     canonical = dataclasses.replace(
-        config, run=dataclasses.replace(config.run, dir=""), evaluator=EvaluatorConfig()
+        config,
+        run=dataclasses.replace(config.run, dir=""),
+        strategy=dataclasses.replace(config.strategy, num_generations=1),
+        evaluator=EvaluatorConfig(chunk_size=config.evaluator.chunk_size, path=config.evaluator.path),
     )
     return hashlib.sha256(config_to_toml(canonical).encode()).hexdigest()

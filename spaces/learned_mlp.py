@@ -10,7 +10,8 @@ A point holds ``weights``, the flat weight vector (per layer ``W`` row-major, th
 weight with the identity map (an ES moves the weights directly, as learned_optimization trains learned
 optimizers with ES), plus ``step_mult`` (log-scaled); ``hidden_sizes`` and ``exp_mult`` are fixed. The
 all-zero gene vector (``center()``) is the zero MLP, which does not move; start a search from the paper
-point ``normalised_momentum`` (hand-set weights of normalised 0.9-momentum descent) or from
+point ``normalised_momentum`` (hand-set weights of normalised 0.9-momentum descent; in the small space
+``normalised_momentum_8x8``, the same construction at hidden sizes 8, 8) or from
 ``sample(key)`` (MLPLOpt's random initialisation: truncated normal with standard deviation
 ``1/√fan_in``, zero biases).
 
@@ -95,6 +96,10 @@ class MLPWeights(FloatVector):
         return (f"float[{self.length}]", f"MLP {sizes} weights, (-inf, inf)", "identity")
 
 
+def _point_name(hidden_sizes: tuple[int, ...]) -> str:
+    return "normalised_momentum_" + "x".join(str(h) for h in hidden_sizes)
+
+
 def learned_mlp_space(hidden_sizes: tuple[int, ...] = (32, 32), name: str = "learned_mlp") -> SearchSpace:
     """The learned-MLP space for ``hidden_sizes`` (paper point: the normalised-momentum weights)."""
     hidden_sizes = tuple(hidden_sizes)
@@ -111,6 +116,6 @@ def learned_mlp_space(hidden_sizes: tuple[int, ...] = (32, 32), name: str = "lea
         presets=hidden_sizes == default_sizes,
         points=None
         if hidden_sizes == default_sizes
-        else {"normalised_momentum": {"hidden_sizes": list(hidden_sizes)}},
+        else {_point_name(hidden_sizes): {"hidden_sizes": list(hidden_sizes)}},
         description=f"learned optimizer (MLPLOpt, arXiv:1810.10180), MLP hidden sizes {list(hidden_sizes)}",
     )

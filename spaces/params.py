@@ -11,6 +11,7 @@ slice of that vector (its *genes*) and maps any finite genes to a valid value:
   on ties), so an ES can move between options.
 * :class:`Fixed` — no gene: a value the space does not search (typically a structural option).
 * :class:`FloatVector` — ``size`` genes, each decoded like a :class:`Float` (or unbounded, identity).
+* :class:`FloatPair` — two genes, an ordered interval ``[a, b]`` with ``a`` and ``b`` in non-overlapping boxes.
 
 The squashing map of a gene ``x`` is
 
@@ -37,6 +38,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "Choice",
     "Fixed",
     "FloatVector",
+    "FloatPair",
     "squash",
     "unsquash",
     "canonical",
@@ -689,7 +692,11 @@ class FloatVector(Param):
         return None, dict(zip(self.numeric_keys(), self.check(values[self.name]), strict=True))
 
     def assemble(self, structure: Any, numeric: Mapping[str, Any]) -> dict[str, Any]:
-        return {self.name: [numeric[k] for k in self.numeric_keys()]}
+        """A list of Python floats, or one stacked JAX vector when the values are arrays (traced)."""
+        values = [numeric[k] for k in self.numeric_keys()]
+        if all(isinstance(v, (int, float)) for v in values):
+            return {self.name: values}
+        return {self.name: jnp.stack([jnp.asarray(v) for v in values])}
 
     def from_hyperparameters(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
         if self.name not in hyperparameters:
@@ -714,12 +721,100 @@ class FloatVector(Param):
         return (f"float[{self.length}]", box, "linear" if self.bounded else "identity")
 
 
+@dataclasses.dataclass(frozen=True)
+class FloatPair(Param):
+    """An interval ``[a, b]`` (a JSON pair, two numeric genes): ``a`` in ``first``, ``b`` in ``second``.
+
+    The two boxes may touch but not overlap (``first[1] <= second[0]``), so every decoded pair is ordered;
+    each entry decodes like a linear :class:`Float`. Numeric keys ``name.0`` and ``name.1``.
+    """
+
+    name: str
+    first: tuple[float, float]
+    second: tuple[float, float]
+    type_name: ClassVar[str] = "float_pair"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        boxes = []
+        for field in ("first", "second"):
+            value = getattr(self, field)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+                raise ValueError(f"{self.name}.{field}: expected [low, high], got {value!r}")
+            box = Float(f"{self.name}.{field}", value[0], value[1])
+            boxes.append(box)
+            object.__setattr__(self, field, (box.low, box.high))
+        if not self.first[1] <= self.second[0]:
+            raise ValueError(f"{self.name}: the boxes overlap ({list(self.first)} and {list(self.second)})")
+
+    @property
+    def _boxes(self) -> tuple[Float, Float]:
+        return Float(f"{self.name}[0]", *self.first), Float(f"{self.name}[1]", *self.second)
+
+    @property
+    def size(self) -> int:
+        return 2
+
+    def check(self, value: Any) -> list[float]:
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence) or len(value) != 2:
+            raise ValueError(f"{self.name}: expected a pair [low, high], got {value!r}")
+        return [box.check(v) for box, v in zip(self._boxes, value, strict=True)]
+
+    def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        if self.name not in values:
+            raise ValueError(f"{self.name}: missing")
+        return {self.name: self.check(values[self.name])}
+
+    def encode(self, values: Mapping[str, Any]) -> np.ndarray:
+        pair = self.check(values[self.name])
+        return np.concatenate([box.encode_value(v) for box, v in zip(self._boxes, pair, strict=True)])
+
+    def decode(self, genes: np.ndarray) -> dict[str, Any]:
+        x = _genes(self.name, genes, 2)
+        return {self.name: [box.decode_value(x[i : i + 1]) for i, box in enumerate(self._boxes)]}
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        return {self.name: [box.sample_value(rng) for box in self._boxes]}
+
+    def split(self, values: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
+        pair = self.check(values[self.name])
+        return None, {f"{self.name}.0": pair[0], f"{self.name}.1": pair[1]}
+
+    def numeric_keys_of(self, structure: Any) -> tuple[str, ...]:
+        return (f"{self.name}.0", f"{self.name}.1")
+
+    def assemble(self, structure: Any, numeric: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.name: [numeric[f"{self.name}.0"], numeric[f"{self.name}.1"]]}
+
+    def from_hyperparameters(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+        if self.name not in hyperparameters:
+            raise ValueError(f"{self.name}: missing")
+        return {self.name: self.check(to_plain(hyperparameters[self.name]))}
+
+    def structural_mask(self) -> np.ndarray:
+        return np.zeros(2, dtype=bool)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "name": self.name,
+            "first": list(self.first),
+            "second": list(self.second),
+        }
+
+    def describe_row(self) -> tuple[str, str, str]:
+        a, b = self.first, self.second
+        return ("pair", f"[{a[0]:g}, {a[1]:g}] x [{b[0]:g}, {b[1]:g}]", "linear")
+
+
 def _short(value: Any) -> str:
     text = repr(to_plain(value))
     return text if len(text) <= 24 else text[:21] + "..."
 
 
-_TYPES: dict[str, type[Param]] = {cls.type_name: cls for cls in (Float, Int, Choice, Fixed, FloatVector)}
+_TYPES: dict[str, type[Param]] = {
+    cls.type_name: cls for cls in (Float, Int, Choice, Fixed, FloatVector, FloatPair)
+}
 
 
 def from_json(data: Mapping[str, Any]) -> Param:
@@ -736,6 +831,8 @@ def from_json(data: Mapping[str, Any]) -> Param:
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown field of a {kind} parameter")
+    if cls is FloatPair:
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
         return cls(**kwargs)
     except TypeError as err:

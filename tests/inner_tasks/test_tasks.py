@@ -36,50 +36,58 @@ SMOKE_TASKS = [
 @pytest.mark.parametrize("task", SMOKE_TASKS, ids=lambda t: t.name)
 def test_task_smoke(task):
     key = jax.random.key(0)
-    params = task.init(key)
+    params = jax.jit(task.init)(key)
     leaves = jax.tree.leaves(params)
     assert leaves and all(leaf.dtype == jnp.float32 for leaf in leaves)
-    batch = task.batch(jax.random.key(1), "train")
-    loss, grads = jax.value_and_grad(task.loss)(params, jax.random.key(2), batch)
+    batch_fn = jax.jit(task.batch, static_argnums=1)
+    value_and_grad = jax.jit(jax.value_and_grad(task.loss))
+    evaluate = jax.jit(task.evaluate, static_argnums=1)
+    batch = batch_fn(jax.random.key(1), "train")
+    loss, grads = value_and_grad(params, jax.random.key(2), batch)
     assert loss.shape == () and np.isfinite(loss)
     assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
     assert jax.tree.structure(grads) == jax.tree.structure(params)
     # evaluation: deterministic, the declared metrics
-    metrics = task.evaluate(params, "outer_valid")
+    metrics = evaluate(params, "outer_valid")
     assert set(metrics) == ({"loss", "accuracy"} if task.has_accuracy else {"loss"})
     assert np.isfinite(metrics["loss"])
-    np.testing.assert_array_equal(task.evaluate(params, "outer_valid")["loss"], metrics["loss"])
+    np.testing.assert_array_equal(evaluate(params, "outer_valid")["loss"], metrics["loss"])
     if task.has_accuracy:
         assert 0.0 <= float(metrics["accuracy"]) <= 1.0
     # batches are pure functions of the key
-    again = task.batch(jax.random.key(1), "train")
+    again = batch_fn(jax.random.key(1), "train")
     for a, b in zip(jax.tree.leaves(batch), jax.tree.leaves(again)):
         np.testing.assert_array_equal(a, b)
     # lower bound respected at the start and after a few optimizer steps
     opt = optax.adam(1e-2)
+    tol = 1e-6 * max(1.0, abs(task.lower_bound))
+
+    @jax.jit
+    def step(params, state, t):
+        b = task.batch(jax.random.fold_in(key, t), "train")
+        value, g = jax.value_and_grad(task.loss)(params, jax.random.fold_in(key, -t), b)
+        updates, state = opt.update(g, state, params)
+        return optax.apply_updates(params, updates), state, value
+
     state = opt.init(params)
     for t in range(5):
-        b = task.batch(jax.random.key(10 + t), "train")
-        value, g = jax.value_and_grad(task.loss)(params, jax.random.key(t), b)
-        assert float(value) >= task.lower_bound - 1e-6 * max(1.0, abs(task.lower_bound))
-        updates, state = opt.update(g, state, params)
-        params = optax.apply_updates(params, updates)
-    assert float(task.evaluate(params, "test")["loss"]) >= task.lower_bound - 1e-6 * max(
-        1.0, abs(task.lower_bound)
-    )
+        params, state, value = step(params, state, t)
+        assert float(value) >= task.lower_bound - tol
+    assert float(evaluate(params, "test")["loss"]) >= task.lower_bound - tol
     # pickle round trip: equal, same hash, small (no data inside), same loss
     blob = pickle.dumps(task)
     assert len(blob) < 2000
     clone = pickle.loads(blob)
     assert clone == task and hash(clone) == hash(task) and clone.fingerprint() == task.fingerprint()
     np.testing.assert_allclose(
-        clone.loss(params, jax.random.key(2), batch), task.loss(params, jax.random.key(2), batch)
+        jax.jit(clone.loss)(params, jax.random.key(2), batch),
+        jax.jit(task.loss)(params, jax.random.key(2), batch),
     )
     # learned_optimization's interface
     p2, state0 = task.init_with_state(key)
     assert state0 is None
-    l2, s2 = task.loss_with_state(p2, state0, jax.random.key(2), batch)
-    np.testing.assert_allclose(l2, jax.value_and_grad(task.loss)(p2, jax.random.key(2), batch)[0], rtol=1e-6)
+    l2, s2 = jax.jit(task.loss_with_state)(p2, state0, jax.random.key(2), batch)
+    np.testing.assert_allclose(l2, value_and_grad(p2, jax.random.key(2), batch)[0], rtol=1e-6)
     assert s2 is None and task.normalizer(loss) is loss
     assert isinstance(task.name, str) and task.name
 

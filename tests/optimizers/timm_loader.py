@@ -9,7 +9,7 @@ which needs only torch (and ``timm.optim._helpers``, also torch-only).
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import importlib.machinery
 import sys
 import types
 from pathlib import Path
@@ -30,8 +30,11 @@ def _shell(name: str, folder: Path) -> types.ModuleType:
 
 def load_timm_adan() -> type:
     """Return ``timm.optim.Adan`` (the class), or raise ``ImportError`` if timm or torch is missing."""
+    loaded = sys.modules.get("timm.optim.adan")
+    if loaded is not None:
+        return loaded.Adan
     importlib.import_module("torch")
-    spec = importlib.util.find_spec("timm")
+    spec = importlib.machinery.PathFinder.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("timm is not installed (pip install --no-deps timm)")
     root = Path(next(iter(spec.submodule_search_locations)))

@@ -12,7 +12,9 @@ import numpy as np
 import optax
 
 
-def assert_values_close(a: Any, b: Any, rtol: float = 1e-9, where: str = "point", atol: float = 1e-12) -> None:
+def assert_values_close(
+    a: Any, b: Any, rtol: float = 1e-9, where: str = "point", atol: float = 1e-12
+) -> None:
     """Recursive equality of JSON-like values: floats to ``rtol`` relative or ``atol`` absolute, others
     exact. (An interior value near 0 of a linear scale, e.g. λ = 0 in [-0.999, 0.999], round-trips only to
     a few ulps of the box width, so a small absolute tolerance is needed besides the relative one.)"""
@@ -62,7 +64,9 @@ def run_steps(opt: optax.GradientTransformation, params: Any, num_steps: int) ->
     return params, losses
 
 
-def trajectory(opt: optax.GradientTransformation, num_steps: int = 20, dtype: Any = jnp.float64) -> np.ndarray:
+def trajectory(
+    opt: optax.GradientTransformation, num_steps: int = 20, dtype: Any = jnp.float64
+) -> np.ndarray:
     """The losses and final parameters of ``num_steps`` jitted steps, flattened into one array."""
     final, losses = jax.jit(lambda p: run_steps(opt, p, num_steps))(make_params(dtype))
     leaves = [np.asarray(x, dtype=np.float64).ravel() for x in jax.tree.leaves(final)]

@@ -184,7 +184,10 @@ def test_json_round_trip(param):
         (lambda: Choice("c", ["a", "a"]), "c.options: duplicate"),
         (lambda: FloatVector("w", 0), "w.length"),
         (lambda: from_json({"type": "bogus"}), "type: unknown parameter type"),
-        (lambda: from_json({"type": "float", "name": "x", "low": 0, "high": 1, "extra": 1}), "extra: unknown"),
+        (
+            lambda: from_json({"type": "float", "name": "x", "low": 0, "high": 1, "extra": 1}),
+            "extra: unknown",
+        ),
     ],
 )
 def test_bad_definitions_raise_value_errors_naming_the_field(make, message):
