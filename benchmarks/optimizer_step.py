@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.extend.core import Literal
 
 import optimizers
 
@@ -100,8 +101,8 @@ def traffic(opt, params, grads) -> tuple[float, float]:
     param_vars = set(jaxpr.invars[num_g + num_s :])
     used = set()
     for eqn in jaxpr.eqns:
-        used.update(v for v in eqn.invars if not isinstance(v, jax.core.Literal))
-    used.update(v for v in jaxpr.outvars if not isinstance(v, jax.core.Literal))
+        used.update(v for v in eqn.invars if not isinstance(v, Literal))
+    used.update(v for v in jaxpr.outvars if not isinstance(v, Literal))
     reads_params = bool(param_vars & used)
     reads = 1.0 + state_arrays + (1.0 if reads_params else 0.0)
     writes = 1.0 + state_arrays

@@ -23,8 +23,8 @@ hash by their configuration; ``make_opt`` by identity, so pass the same function
 
 Population paths: ``"vmap"`` runs candidates x seeds as one vectorised program; ``"loop"`` calls one
 compiled single-run program for every (candidate, seed), dispatching asynchronously. ``"auto"`` takes
-``vmap`` on accelerators and, on CPU, for tasks whose per-step cost is below
-:data:`CPU_VMAP_MAX_FLOPS` (``benchmarks/population.py`` measures the choice).
+``vmap`` on accelerators and, on CPU, for tasks whose per-step memory traffic is below
+:data:`CPU_VMAP_MAX_BYTES` (``benchmarks/population.py`` measures the choice).
 
 Divergence (per run): any non-finite training or evaluation loss, or a training-loss gap
 ``loss - lower_bound`` above ``DIVERGENCE_FACTOR`` (10) times the initial gap.
@@ -46,7 +46,7 @@ import optax
 from inner_tasks.base import SPLITS, Task
 
 __all__ = [
-    "CPU_VMAP_MAX_FLOPS",
+    "CPU_VMAP_MAX_BYTES",
     "DIVERGENCE_FACTOR",
     "PATHS",
     "TrainResult",
@@ -54,15 +54,15 @@ __all__ = [
     "compile_count",
     "eval_schedule",
     "make_keys",
-    "step_flops",
+    "step_cost",
     "train",
     "train_population",
 ]
 
 PATHS = ("auto", "vmap", "loop")
 DIVERGENCE_FACTOR = 10.0
-#: On CPU, ``auto`` vectorises tasks whose loss-and-gradient costs at most this many flops per step.
-CPU_VMAP_MAX_FLOPS = 2.0e6
+#: On CPU, ``auto`` vectorises tasks whose loss-and-gradient step accesses at most this many bytes.
+CPU_VMAP_MAX_BYTES = 8.0e5
 _CACHE_SIZE = 64
 
 MakeOpt = Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
@@ -173,8 +173,10 @@ def _make_run(task: Task, make_opt: MakeOpt, num_steps: int, eval_every: int, ev
             k_batch, k_loss = jax.random.split(jax.random.fold_in(k_data, t))
             batch = task.batch(k_batch, "train", datasets)
             loss, grads = jax.value_and_grad(task.loss)(params, k_loss, batch)
-            updates, state = opt.update(grads, state, params, value=loss)
+            updates, new_state = opt.update(grads, state, params, value=loss)
             params = optax.apply_updates(params, updates)
+            # keep the state's dtypes (optax may promote them when hyperparameters are float64)
+            state = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), new_state, state)
             return (params, state), jnp.asarray(loss, jnp.float32)
 
         def block(carry, start, length):
@@ -266,17 +268,21 @@ class _Constant:
 
 # -- path choice ----------------------------------------------------------------------------------------
 
-_FLOPS_CACHE: dict[Any, float] = {}
+_COST_CACHE: dict[Any, dict[str, float]] = {}
 
 
-def step_flops(task: Task) -> float:
-    """XLA's estimate of the flops of one loss-and-gradient evaluation on a training batch (cached)."""
+def step_cost(task: Task) -> dict[str, float]:
+    """XLA's cost estimate of one loss-and-gradient evaluation on a training batch (cached per task).
+
+    Returns ``{"flops": ..., "bytes": ...}`` (``bytes``: memory traffic, XLA's "bytes accessed"). Where
+    XLA gives no estimate, both are derived from the parameter count (6 flops, 24 bytes per parameter).
+    """
     try:
         cache_key: Any = task
         hash(cache_key)
     except TypeError:
         cache_key = id(task)
-    if cache_key not in _FLOPS_CACHE:
+    if cache_key not in _COST_CACHE:
         key = jax.random.key(0)
         data = task.datasets
         params = jax.eval_shape(task.init, key)
@@ -289,26 +295,30 @@ def step_flops(task: Task) -> float:
             if isinstance(cost, (list, tuple)):
                 cost = cost[0]
             flops = float(cost.get("flops", 0.0)) if cost else 0.0
+            traffic = float(cost.get("bytes accessed", 0.0)) if cost else 0.0
         except Exception:
-            flops = 0.0
-        if flops <= 0.0:  # no estimate: assume a dense model, ~6 flops per parameter
-            flops = 6.0 * task.num_params()
-        _FLOPS_CACHE[cache_key] = flops
-    return _FLOPS_CACHE[cache_key]
+            flops = traffic = 0.0
+        if flops <= 0.0 or traffic <= 0.0:
+            n = task.num_params()
+            flops, traffic = 6.0 * n, 24.0 * n
+        _COST_CACHE[cache_key] = {"flops": flops, "bytes": traffic}
+    return dict(_COST_CACHE[cache_key])
 
 
 def choose_path(task: Task, num_candidates: int = 1, num_seeds: int = 1, backend: str | None = None) -> str:
     """``"vmap"`` or ``"loop"`` for a population of ``num_candidates x num_seeds`` runs of ``task``.
 
-    Accelerators: always ``vmap``. CPU: ``vmap`` when :func:`step_flops` is at most
-    :data:`CPU_VMAP_MAX_FLOPS` (per-call overhead dominates small tasks; large ones run at the same
-    flop rate either way and the loop avoids vmap's batched-matmul layouts), or when there is only one
-    run.
+    Accelerators, or a single run: ``vmap``. CPU: ``vmap`` when one step's memory traffic
+    (:func:`step_cost`) is at most :data:`CPU_VMAP_MAX_BYTES`, else ``loop``. Small steps are dominated by
+    per-call overhead, which ``vmap`` amortises; once one lane's working set is large, ``vmap``'s
+    population-wide arrays leave the caches and its batched matmuls and convolutions run slower than a
+    loop of single runs (measured by ``benchmarks/population.py`` on a 2-core CPU: vmap/loop speed 1.2-100
+    up to 7.4e5 bytes per step, 0.2-0.75 from 8.5e5 bytes on).
     """
     backend = backend or jax.default_backend()
     if backend != "cpu" or num_candidates * num_seeds <= 1:
         return "vmap"
-    return "vmap" if step_flops(task) <= CPU_VMAP_MAX_FLOPS else "loop"
+    return "vmap" if step_cost(task)["bytes"] <= CPU_VMAP_MAX_BYTES else "loop"
 
 
 # -- public entry points ----------------------------------------------------------------------------------

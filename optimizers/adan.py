@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optimizers.registry import Hyperparameter, OptimizerEntry
+from optimizers.registry import Hyperparameter, OptimizerEntry, default_of
 
 __all__ = ["ENTRIES", "PAPER_POINTS", "ScaleByAdanState", "adan", "scale_by_adan"]
 
@@ -255,12 +255,9 @@ def adan(
     return _make(learning_rate, b1, b2, b3, eps, weight_decay, no_prox, sign=-1.0)
 
 
-_ADAN_DEFAULTS = inspect.signature(adan).parameters
-
-
 def _declare(name: str, kind: str = "float", doc: str = "", **bounds: Any) -> Hyperparameter:
     """The registry declaration of ``adan``'s keyword ``name`` (default read from the signature)."""
-    return Hyperparameter(name, _ADAN_DEFAULTS[name].default, kind, doc=doc, **bounds)  # type: ignore[arg-type]
+    return Hyperparameter(name, default_of(adan, name), kind, doc=doc, **bounds)  # type: ignore[arg-type]
 
 
 _BETA = dict(low=0.0, high=1.0, high_exclusive=True, doc="decay weighing the old value (code convention)")
@@ -268,7 +265,7 @@ _BETA = dict(low=0.0, high=1.0, high_exclusive=True, doc="decay weighing the old
 PAPER_POINTS: dict[str, dict[str, Any]] = {
     # The official defaults (sail-sg/Adan and timm): lr 1e-3, betas (0.98, 0.92, 0.99), eps 1e-8, no decay.
     "official": {
-        name: _ADAN_DEFAULTS[name].default
+        name: default_of(adan, name)
         for name in ("learning_rate", "b1", "b2", "b3", "eps", "weight_decay", "no_prox")
     },
     # The authors' training configs: weight decay 0.02 in the proximal form.

@@ -55,6 +55,8 @@ Choices that the sources leave open, made explicit here:
   while ``x = g^2 + eps`` still drives the ratio ``b2``, ``xi`` and ``rho``'s ``"x"`` term.
   With the unclipped ``"ratio"`` rule such an EMA can turn negative; ``vh`` is then clamped at 0.
 * ``x_0 = max(lr_0, eps)``: the code's ``x_0 = lr``, guarded for warm-up schedules that start at 0.
+* P is evaluated as ``(2/pi) atan(exp(-y))``, an exact identity for ``arccos(tanh(y))/pi`` that stays
+  accurate where ``tanh`` saturates and avoids XLA:CPU's slow ``atan2`` (:func:`misalignment_factor`).
 * App. B.1 initialises ``v_0 = eps``, Alg. 1 and the code ``v_0 = 0``; for the max-type moments both give the
   same trajectory (``vh_1 = x_1 >= eps``), so ``v_0 = 0`` throughout. App. B.1's ``alpha_t = alpha/sqrt(t)``
   is a learning-rate schedule, passed as ``learning_rate``.
@@ -77,7 +79,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optimizers.registry import Hyperparameter, OptimizerEntry
+from optimizers.registry import Hyperparameter, OptimizerEntry, default_of
 
 __all__ = [
     "ENTRIES",
@@ -114,18 +116,21 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclasses.dataclass(frozen=True)
 class FrankensteinOptions:
-    """The structural (static) options of :func:`scale_by_frankenstein`; see the module docstring."""
+    """The structural (static) options of :func:`scale_by_frankenstein`; see the module docstring.
 
-    beta1_rule: str = "lr_sqrt"
-    misalignment: str = "arccos_tanh"
-    rho_rule: str = "log_clip"
-    rho_sqrt_term: str = "vhat"
-    xi_rule: str = "sigmoid"
-    beta2_rule: str = "ratio_clipped"
-    second_moment: str = "max_then_ema"
-    momentum_form: str = "heavy_ball"
-    update_form: str = "nesterov"
-    bias_correction: bool = False
+    No defaults here: they are stated once, in :func:`scale_by_frankenstein`'s signature.
+    """
+
+    beta1_rule: str
+    misalignment: str
+    rho_rule: str
+    rho_sqrt_term: str
+    xi_rule: str
+    beta2_rule: str
+    second_moment: str
+    momentum_form: str
+    update_form: str
+    bias_correction: bool
 
     def __post_init__(self) -> None:
         for name, choices in OPTION_CHOICES.items():
@@ -207,9 +212,34 @@ def beta1_coefficient(
     return _beta1_pair(learning_rate, rule=rule, beta1=beta1, base_lr=base_lr, beta1_clip=beta1_clip)[0]
 
 
+def _atan_unit(a: jax.Array) -> jax.Array:
+    """atan(a) for a in [0, 1], from elementwise arithmetic only (no atan2; see misalignment_factor).
+
+    Two half-angle reductions ``atan(a) = 2 atan(a / (1 + sqrt(1 + a^2)))`` bring ``a`` into
+    ``[0, tan(pi/16)] = [0, 0.199]``, where the alternating series ``z - z^3/3 + z^5/5 - ...`` converges
+    below one ulp in 6 terms (float32) or 12 terms (float64).
+    """
+    z = a / (1 + jnp.sqrt(1 + a * a))
+    z = z / (1 + jnp.sqrt(1 + z * z))
+    z2 = z * z
+    num_terms = 12 if jnp.finfo(a.dtype).bits > 32 else 6
+    series = jnp.full_like(z, 1.0 / (2 * num_terms - 1))
+    for k in range(num_terms - 2, -1, -1):
+        series = (1.0 / (2 * k + 1)) - z2 * series
+    return 4 * z * series
+
+
 def misalignment_factor(direction: jax.Array, g: jax.Array) -> jax.Array:
-    """P = arccos(tanh(direction * g)) / pi, in [0, 1] (1/2 when orthogonal or when direction = 0)."""
-    return jnp.arccos(jnp.tanh(direction * g)) / math.pi
+    """P = arccos(tanh(y)) / pi with y = direction * g, in [0, 1] (1/2 when orthogonal or direction = 0).
+
+    Computed through the exact identity ``arccos(tanh(y)) = 2 atan(exp(-y))``, as
+    ``P = (2/pi) atan(exp(-|y|))`` for ``y >= 0`` and ``1 - (2/pi) atan(exp(-|y|))`` otherwise: the same
+    function, without the cancellation of ``arccos(1 - delta)`` when ``tanh`` saturates, and without
+    XLA:CPU's ``atan2`` (a scalar library call, about 50x slower than the other elementwise operations).
+    """
+    y = direction * g
+    half = (2 / math.pi) * _atan_unit(jnp.exp(-jnp.abs(y)))
+    return jnp.where(y >= 0, half, 1 - half)
 
 
 def rho_factor(p: ArrayLike, term: jax.Array, *, bounds: tuple[ArrayLike, ArrayLike]) -> jax.Array:
@@ -588,8 +618,6 @@ def frankenstein(
     return _make(learning_rate, numbers, opts, weight_decay, decoupled_weight_decay)
 
 
-_DEFAULTS = inspect.signature(frankenstein).parameters
-
 _ADAM = {
     "learning_rate": 1e-3,
     "beta1_rule": "constant",
@@ -656,7 +684,7 @@ def _declare(name: str, kind: str = "float", doc: str = "", **extra: Any) -> Hyp
     """The registry declaration of ``frankenstein``'s keyword ``name`` (default read from the signature)."""
     if kind == "choice":
         extra["choices"] = OPTION_CHOICES[name]
-    return Hyperparameter(name, _DEFAULTS[name].default, kind, doc=doc, **extra)  # type: ignore[arg-type]
+    return Hyperparameter(name, default_of(frankenstein, name), kind, doc=doc, **extra)  # type: ignore[arg-type]
 
 
 ENTRIES: tuple[OptimizerEntry, ...] = (

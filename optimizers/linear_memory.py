@@ -62,8 +62,14 @@ the laws ``(1, 0)``, ``(0, 1)`` and ``(1, μ)`` are SGD, momentum SGD and NAG (L
 
 Diagnostics: ``state.law`` is ``L_t``; with ``record_law={"length": n, "every": e}`` the state also records
 the law's trajectory (the paper's Figures 2-3): ``law_trace[i] = L_{(i+1)·e}`` for ``i < n``, NaN until
-written.
-:func:`learning_law` and :func:`learning_law_trace` fetch them from a (possibly chained) optax state.
+written. :func:`learning_law` and :func:`learning_law_trace` fetch them from a (possibly chained) optax
+state.
+
+Known behaviour (faithful to the equations, not a defect of this code): ``M⁺g`` does not shrink with the
+gradient, so on a deterministic problem run past convergence to round-off, where the parameters stop
+moving and ``g`` is a constant residual, ``L`` grows linearly and the run eventually diverges. Stochastic
+gradients (the paper's setting) do not show this. The relative and eigen modes solve with the Gram matrix
+divided by its trace, so vanishing memories neither underflow nor make the ``k×k`` system singular.
 
 Memory layout: each leaf's memory is one array of shape ``(k,) + leaf.shape`` (slice ``i`` is memory unit
 ``i`` on that leaf), so a step is two fused passes over the parameters: the Gram products ``MᵀM``, ``Mᵀg``
@@ -77,7 +83,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -86,7 +92,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from optimizers.registry import Hyperparameter, OptimizerEntry
+from optimizers.registry import Hyperparameter, OptimizerEntry, default_of
 
 __all__ = [
     "DEFAULT_PROPAGATORS",
@@ -350,12 +356,6 @@ def _law_length(initial_law: Any) -> int | None:
     if isinstance(initial_law, str):
         return None
     return int(jnp.shape(initial_law)[0]) if hasattr(initial_law, "shape") else len(initial_law)
-
-
-def _default_of(constructor: Callable[..., Any], name: str) -> Any:
-    # Equivalent to optimizers.registry.default_of, which registry.py defines only after it has imported
-    # the family modules, so it cannot be imported from here at module level.
-    return inspect.signature(constructor).parameters[name].default
 
 
 def _record_law_options(record_law: Any) -> tuple[int, int]:
@@ -842,7 +842,7 @@ ENTRIES: tuple[OptimizerEntry, ...] = (
         hyperparameters=(
             Hyperparameter(
                 "learning_rate",
-                _default_of(linear_memory, "learning_rate"),
+                default_of(linear_memory, "learning_rate"),
                 "float",
                 low=0.0,
                 low_exclusive=True,
@@ -850,56 +850,56 @@ ENTRIES: tuple[OptimizerEntry, ...] = (
             ),
             Hyperparameter(
                 "learning_law_rate",
-                _default_of(linear_memory, "learning_law_rate"),
+                default_of(linear_memory, "learning_law_rate"),
                 "float",
                 low=0.0,
                 doc="c2, the learning-law rate (paper grid 0.003, 0.01, 0.03); 0 = fixed law",
             ),
             Hyperparameter(
                 "relaxation",
-                _default_of(linear_memory, "relaxation"),
+                default_of(linear_memory, "relaxation"),
                 "float",
                 low=0.0,
                 doc="epsilon of the relaxed pseudo-inverse (see relaxation_mode)",
             ),
             Hyperparameter(
                 "propagators",
-                _default_of(linear_memory, "propagators"),
+                default_of(linear_memory, "propagators"),
                 "json",
                 validate=validate_propagators,
                 doc="list of {kind: real|complex|jordan|complex_jordan, lam | r, phi, n}",
             ),
             Hyperparameter(
                 "initial_law",
-                _default_of(linear_memory, "initial_law"),
+                default_of(linear_memory, "initial_law"),
                 "json",
                 validate=validate_initial_law,
                 doc="L_0: 'ones', 'e1' or one number per memory unit",
             ),
             Hyperparameter(
                 "relaxation_mode",
-                _default_of(linear_memory, "relaxation_mode"),
+                default_of(linear_memory, "relaxation_mode"),
                 "choice",
                 choices=RELAXATION_MODES,
                 doc=f"relaxed pseudo-inverse: {_choice_doc(RELAXATION_MODES)}",
             ),
             Hyperparameter(
                 "law_scope",
-                _default_of(linear_memory, "law_scope"),
+                default_of(linear_memory, "law_scope"),
                 "choice",
                 choices=LAW_SCOPES,
                 doc="one global learning law (paper) or one per leaf (ablation)",
             ),
             Hyperparameter(
                 "memory_dtype",
-                _default_of(linear_memory, "memory_dtype"),
+                default_of(linear_memory, "memory_dtype"),
                 "choice",
                 choices=MEMORY_DTYPES,
                 doc="dtype of the memory units (None: the parameter's dtype)",
             ),
             Hyperparameter(
                 "record_law",
-                _default_of(linear_memory, "record_law"),
+                default_of(linear_memory, "record_law"),
                 "json",
                 validate=validate_record_law,
                 doc="diagnostics: null or {length: n, every: e} (record the learning law in the state)",

@@ -35,6 +35,7 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -349,6 +350,7 @@ def start_ray(address: str = "", num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     if address:
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
         ray.init(address=address, logging_level="WARNING", log_to_driver=False)
         return False
     from ray._private import ray_constants
@@ -358,6 +360,7 @@ def start_ray(address: str = "", num_cpus: int | None = None) -> bool:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
         ray.init(
             address="local",
             num_cpus=num_cpus,
@@ -447,7 +450,9 @@ class RayEvaluator:
             for slot in range(self.num_workers):
                 if slot in busy or not queue:
                     continue
-                pick = next((i for i, u in enumerate(queue) if u.signature in self._seen[slot]), 0)
+                pick = self._pick(slot, queue)
+                if pick is None:
+                    continue
                 unit = queue.pop(pick)
                 self._seen[slot].add(unit.signature)
                 running[self._actors[slot].evaluate.remote(plan_ref, unit)] = (slot, unit)
@@ -467,6 +472,25 @@ class RayEvaluator:
         if progress:
             progress(len(book.done), 0, total)
         return [book.done[c.member] for c in candidates]
+
+    def _pick(self, slot: int, queue: Sequence[Unit]) -> int | None:
+        """The queued unit for idle actor ``slot``: one whose program it has compiled; else one of a
+        signature no actor has compiled; else one of a signature with several queued units (worth a second
+        compilation); else nothing (wait for the actor that has the program)."""
+        for i, u in enumerate(queue):
+            if u.signature in self._seen[slot]:
+                return i
+        everyone = set().union(*self._seen)
+        for i, u in enumerate(queue):
+            if u.signature not in everyone:
+                return i
+        counts: dict[str, int] = {}
+        for u in queue:
+            counts[u.signature] = counts.get(u.signature, 0) + 1
+        for i, u in enumerate(queue):
+            if counts[u.signature] >= 2:
+                return i
+        return None
 
     def _replace(self, slot: int) -> None:
         import ray

@@ -219,8 +219,12 @@ def save_checkpoint(
     """Write the state after ``generation`` (named arrays + JSON ``meta``); keep the newest ``keep``."""
     folder = Path(run_dir) / CHECKPOINT_DIR
     stem = _checkpoint_stem(generation)
+    plain = {k: np.asarray(v) for k, v in arrays.items()}
+    for name, value in plain.items():
+        if value.dtype.hasobject:
+            raise ValueError(f"checkpoint: array {name} has dtype object (it would be pickled); refused")
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buffer, **plain)
     data = buffer.getvalue()
     atomic_write_bytes(folder / f"{stem}.npz", data)
     manifest = with_checksum(

@@ -275,6 +275,16 @@ class PropagatorSlots(Param):
             numeric[f"{self.law_name}.{j}"] = v
         return structure, numeric
 
+    def check_structure(self, structure: Any) -> Any:
+        if not isinstance(structure, list) or not 1 <= len(structure) <= self.num_slots:
+            raise ValueError(
+                f"{self.name}: expected 1 to {self.num_slots} [kind, n] pairs, got {structure!r}"
+            )
+        for item in structure:
+            if not isinstance(item, list) or len(item) != 2 or tuple(item) not in self.options:
+                raise ValueError(f"{self.name}: {item!r} is not a [kind, n] option of this space")
+        return structure
+
     def numeric_keys_of(self, structure: Any) -> tuple[str, ...]:
         keys = [
             f"{self.name}.{i}.{field}" for i, (kind, _) in enumerate(structure) for field in _fields(kind)

@@ -20,15 +20,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-import optax
 
 from optimizers import spec as optimizer_spec
 from optimizers.registry import REGISTRY, OptimizerEntry
 from spaces.params import GENE_LIMIT, Choice, Fixed, Float, Int, Param, to_plain
+
+if TYPE_CHECKING:
+    import optax
 
 __all__ = ["SearchSpace", "Builder", "make_space", "as_generator", "space_table"]
 
@@ -267,6 +269,16 @@ class SearchSpace:
             raise ValueError(f"signature: malformed: {signature!r}") from None
         if not isinstance(structure, dict):
             raise ValueError(f"signature: malformed: {signature!r}")
+        names = {p.name for p in self.params if not isinstance(p, Fixed)}
+        unknown = sorted(set(structure) - names)
+        if unknown:
+            raise ValueError(f"signature: {unknown[0]!r} is not a parameter of space {self.name!r}")
+        for param in self.params:
+            if not isinstance(param, Fixed):
+                try:
+                    param.check_structure(structure.get(param.name))
+                except ValueError as err:
+                    raise ValueError(f"signature: {err}") from None
         numeric_keys = self._numeric_keys(structure)
         builder = Builder(self.family, self.params, signature, structure, numeric_keys)
         self._builders[signature] = builder

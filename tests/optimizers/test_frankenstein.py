@@ -22,10 +22,10 @@ from optimizers import frankenstein as fr
 RNG_SEED = 20240607
 
 
-def _run(opt, grads, params):
+def _run(opt, grads, params, *, jit=True):
     """Apply ``opt`` to a fixed gradient sequence (independent of the params); return every iterate."""
     state = opt.init(params)
-    step = jax.jit(opt.update)
+    step = jax.jit(opt.update) if jit else opt.update
     out = []
     for g in grads:
         updates, state = step(g, state, params)
@@ -209,6 +209,20 @@ def test_lr_coupled_rule_at_constant_lr_equals_constant_rule():
     coupled, _ = _run(_point("adam", learning_rate=lr, beta1_rule="lr_sqrt"), grads, params)
     constant, _ = _run(_point("adam", learning_rate=lr, beta1=b1), grads, params)
     np.testing.assert_allclose(np.asarray(coupled[-1]), np.asarray(constant[-1]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
+def test_misalignment_equals_arccos_tanh(dtype):
+    """P is arccos(tanh(m g))/pi, computed without atan2; exact limits and P(y) + P(-y) = 1."""
+    y = np.linspace(-4.0, 4.0, 4001)
+    expected = np.arccos(np.tanh(y)) / np.pi
+    got = np.asarray(fr.misalignment_factor(jnp.asarray(y, dtype), jnp.ones(y.shape, dtype)), np.float64)
+    tolerance = 1e-13 if dtype == jnp.float64 else 1e-6
+    np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(got + got[::-1], 1.0, atol=tolerance)
+    assert np.all(np.diff(got) <= 0)
+    big = np.asarray(fr.misalignment_factor(jnp.asarray([1e4, -1e4, 0.0], dtype), jnp.ones(3, dtype)))
+    np.testing.assert_array_equal(big, [0.0, 1.0, 0.5])
 
 
 # --- the paper's variants: stated invariants -------------------------------------------------------------
@@ -417,8 +431,9 @@ def test_points_build_through_the_registry_and_json_lists():
     params = jnp.ones(3)
     for name, preset in entry.presets.items():
         as_json = {k: list(v) if isinstance(v, tuple) else v for k, v in preset.items()}
-        a, _ = _run(optimizers.build({"family": "frankenstein", **as_json}), [jnp.arange(3.0)] * 3, params)
-        b, _ = _run(_point(name), [jnp.arange(3.0)] * 3, params)
+        built = optimizers.build({"family": "frankenstein", **as_json})
+        a, _ = _run(built, [jnp.arange(3.0)] * 3, params, jit=False)
+        b, _ = _run(_point(name), [jnp.arange(3.0)] * 3, params, jit=False)
         np.testing.assert_array_equal(np.asarray(a[-1]), np.asarray(b[-1]), err_msg=name)
 
 

@@ -20,6 +20,7 @@ def test_version_prints_name_and_version(capsys):
     with pytest.raises(SystemExit) as exc:
         search.cli.build_parser().parse_args(["--version"])
     assert exc.value.code == 0
+    capsys.readouterr()
     assert main(["--version"]) == 0
     out = capsys.readouterr().out.strip()
     assert out == f"optsearch {search.version()}"

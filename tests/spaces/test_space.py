@@ -4,6 +4,7 @@ the signature/numeric split (no structural value ever travels as a traced value)
 from __future__ import annotations
 
 import json
+import pickle
 
 import jax
 import numpy as np
@@ -135,12 +136,10 @@ def test_numeric_values_are_traceable_floats_and_structure_is_in_the_signature(n
         assert builder.hyperparameters(numeric) == space.hyperparameters(point)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if any(isinstance(p, Choice) for p in SPACES[n].params)])
 def test_changing_a_structural_gene_changes_the_signature_when_the_structure_changes(name):
     space = SPACES[name]
     choices = [p for p in space.params if isinstance(p, Choice)]
-    if not choices:
-        pytest.skip("no choice parameters")
     base = space.center()
     for param in choices:
         for option in param.options:
@@ -158,7 +157,8 @@ def _points_for_tracing(space) -> list[dict]:
     return [first] + sorted(others, key=lambda p: len(space.numeric(p)))[:1]
 
 
-@pytest.mark.parametrize("name", NAMES)
+# learned_mlp is learned_mlp_small with wider layers (same parameter classes, 7x the traced inputs).
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "learned_mlp"])
 def test_builder_under_jit_matches_build_without_branching_on_tracers(name):
     space = SPACES[name]
     for index, point in enumerate(_points_for_tracing(space)):
@@ -187,6 +187,8 @@ def test_paper_points_are_the_published_arguments_exactly(name):
         spec = space.to_spec(point)
         for key, value in arguments.items():
             if key in spec:
+                if isinstance(value, str) and not isinstance(spec[key], str):
+                    continue  # a named value materialised (e.g. initial_law "e1"); see the bit-for-bit test
                 assert json.dumps(spec[key]) == json.dumps(_plain(value)), (point_name, key)
             else:
                 assert value == entry.defaults[key], (point_name, key)
@@ -210,6 +212,15 @@ def test_build_of_each_paper_point_equals_the_constructor_bit_for_bit(name):
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=f"{name}/{point_name}")
             assert np.all(np.isfinite(np.asarray(x)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_paper_points_export_and_load_back_as_their_spec(name, tmp_path):
+    space = SPACES[name]
+    for point_name, point in space.paper_points.items():
+        path = optimizers.export(space.to_spec(point), tmp_path / f"{point_name}.json")
+        loaded = optimizers.load_spec(path)
+        assert space.point_from_hyperparameters({k: v for k, v in loaded.items() if k != "family"}) == point
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -248,6 +259,17 @@ def test_space_errors_name_the_offending_field():
         space.decode(np.asarray([0.0, np.nan]))
     with pytest.raises(ValueError, match="signature: not a signature of space 'adam_test'"):
         space.builder("adam:{}")
+    with pytest.raises(ValueError, match="signature: 'eps' is not a parameter"):
+        space.builder('adam_test:{"eps":1}')
+    with pytest.raises(ValueError, match="signature: b1: has no structural part"):
+        space.builder('adam_test:{"b1":0.5}')
+    lm = SPACES["linear_memory"]
+    with pytest.raises(ValueError, match="signature: propagators: expected 1 to 4"):
+        lm.builder("linear_memory:{}")
+    with pytest.raises(ValueError, match=r"signature: propagators: \['jordan', 9\] is not"):
+        lm.builder('linear_memory:{"propagators":[["jordan",9]]}')
+    with pytest.raises(ValueError, match="signature: no_prox: must be one of"):
+        SPACES["adan"].builder('adan:{"no_prox":"maybe"}')
     with pytest.raises(ValueError, match="learning_rate: missing from the numeric values"):
         space.builder(space.signature(space.center()))({"b1": 0.9})
     with pytest.raises(ValueError, match="space: unknown search space 'nope'"):
@@ -271,6 +293,18 @@ def test_paper_points_complete_presets_with_registry_defaults():
     assert space.to_spec(point) == {"family": "adam", "learning_rate": 1e-3, "b1": 0.9}
     # Not represented but at its default: allowed (b2 and eps of the preset equal the defaults).
     assert "b2" in REGISTRY["adam"].presets["kingma2014"]
+
+
+def test_spaces_and_builders_pickle_for_other_processes():
+    for name in ("linear_memory", "frankenstein", "learned_mlp_small"):
+        space = SPACES[name]
+        point = space.sample(1)
+        builder = space.builder(space.signature(point))
+        copy = pickle.loads(pickle.dumps(builder))
+        assert copy == builder and copy.hyperparameters(space.numeric(point)) == space.hyperparameters(point)
+        again = pickle.loads(pickle.dumps(space))
+        assert again == space and again.paper_points == space.paper_points
+        assert again.decode(space.encode(point)) == space.decode(space.encode(point))
 
 
 def test_builders_are_cached_hashable_and_compare_by_value():
