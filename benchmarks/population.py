@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--exclude", action="append", default=[], help="skip tasks whose name contains this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
 
@@ -104,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     header += f"{'compiles v/l':>12s} {'bytes/step':>10s} {'auto':>5s} {'ok':>3s}"
     print(header)
     rows = []
+    seen = set()
     for entry in entries:
+        if entry.task in seen or any(part in entry.task.name for part in args.exclude):
+            continue
+        seen.add(entry.task)
         n = steps or entry.num_steps
         row = bench_task(entry.task, n, args.candidates, args.seeds, repeats)
         rows.append(row)

@@ -124,7 +124,8 @@ def random_cluster(
     pos = jnp.zeros((n_atoms, 3), jnp.float32)
     pos, _ = jax.lax.fori_loop(1, n_atoms, place, (pos, key_place))
     pos = jax.random.permutation(key_shuffle, pos, axis=0)
-    return (pos - pos.mean(axis=0)).astype(dtype)
+    pos = pos.astype(dtype)
+    return pos - pos.mean(axis=0)
 
 
 @dataclasses.dataclass(frozen=True)

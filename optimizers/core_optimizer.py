@@ -257,6 +257,7 @@ def per_tensor_values(values: Sequence[float], params: Any, order: Sequence[Any]
       A pytree with the structure of ``params`` whose leaves are the values.
 
     Example:
+      >>> import jax.numpy as jnp
       >>> params = {"w1": jnp.ones((2, 3)), "b1": jnp.zeros(3)}
       >>> per_tensor_values([0.05, 0.0], params, order=["w1", "b1"])
       {'b1': 0.0, 'w1': 0.05}
@@ -297,12 +298,12 @@ def kth_largest(x: jax.Array, n: ArrayLike) -> jax.Array:
     """The ``n``-th largest entry of ``x`` (ties counted with multiplicity), exactly, without sorting.
 
     Equal to ``jnp.sort(x.ravel())[-n]`` (and to ``torch.topk(x.flatten(), n).values[n - 1]``, NaN ranking
-    highest) for ``1 <= n <= x.size``; ``n`` may be a traced integer. The search builds the answer bit by
-    bit in the order-preserving integer image of the floats: for each of the ``B`` bits of the
-    dtype (32 for float32), one counting pass ``sum(key >= candidate) >= n``. Cost: ``B`` reductions over
-    ``x``, i.e. ``O(B·size)`` reads and no sort, no scatter and no data-dependent shapes. On XLA:CPU
-    ``jax.lax.top_k`` of 2^20 float32 entries took ~280 ms for any ``k > 1`` (a full sort) and this search
-    13 ms, about 25 times one elementwise pass over the same tensor.
+    highest) for ``1 <= n <= x.size``; ``n`` may be a traced integer. A radix search: the floats are mapped
+    to order-preserving integer keys, and the answer is built two bits at a time from the top, each pass
+    counting in one variadic reduction how many keys reach each of the three candidates. Cost: ``B/2``
+    reading passes over ``x`` (B = 32 bits for float32: 16 passes), no sort, no scatter, no data-dependent
+    shapes. Measured on XLA:CPU (2 cores) for 2^20 float32 entries: 4.8 ms, about ten elementwise passes;
+    one bit per pass took 15-25 ms, and ``jax.lax.top_k`` ~280 ms for any ``k > 1`` (a full sort).
     """
     flat = jnp.ravel(x)
     bits = flat.dtype.itemsize * 8
@@ -310,19 +311,24 @@ def kth_largest(x: jax.Array, n: ArrayLike) -> jax.Array:
     magnitude = jnp.asarray(jnp.iinfo(itype).max, itype)
     raw = lax.bitcast_convert_type(flat, itype)
     # Order-preserving signed keys: negative floats get their magnitude bits reversed (an involution).
-    # Signed keys, not unsigned ones: XLA:CPU vectorizes the signed compare-and-count ~5x better.
+    # Signed keys, not unsigned ones: XLA:CPU vectorizes the signed compare-and-count several times better.
     keys = jnp.where(raw < 0, raw ^ magnitude, raw)
     count_dtype = jnp.int64 if flat.size >= 2**31 else jnp.int32
     n = jnp.asarray(n, count_dtype)
+    digits = jnp.arange(1, 4, dtype=itype)
 
-    def body(i: jax.Array, answer: jax.Array) -> jax.Array:
-        # In the unsigned image u = key ^ signbit the answer is built from the top bit down; bit b of u is
-        # still 0 in ``answer``, so setting it is an XOR (for b = 31 it moves INT_MIN to 0).
-        candidate = answer ^ jnp.left_shift(jnp.asarray(1, itype), (bits - 1 - i).astype(itype))
-        enough = jnp.sum(keys >= candidate, dtype=count_dtype) >= n
-        return jnp.where(enough, candidate, answer)
+    def one_pass(p: jax.Array, answer: jax.Array) -> jax.Array:
+        # In the unsigned image u = key − INT_MIN, bits below ``shift + 2`` of the answer are still 0, so the
+        # candidates are answer + d·2^shift, d = 1, 2, 3 (two's-complement wrap-around is intended).
+        shift = (bits - 2 - 2 * p).astype(itype)
+        candidates = answer + jnp.left_shift(digits, shift)
+        hits = tuple((keys >= candidates[d]).astype(count_dtype) for d in range(3))
+        zero = jnp.asarray(0, count_dtype)
+        counts = lax.reduce(hits, (zero,) * 3, lambda a, b: tuple(u + v for u, v in zip(a, b)), (0,))
+        digit = sum((c >= n).astype(itype) for c in counts)
+        return answer + jnp.left_shift(digit, shift)
 
-    answer = lax.fori_loop(0, bits, body, jnp.asarray(jnp.iinfo(itype).min, itype))
+    answer = lax.fori_loop(0, bits // 2, one_pass, jnp.asarray(jnp.iinfo(itype).min, itype))
     value = jnp.where(answer < 0, answer ^ magnitude, answer)
     return lax.bitcast_convert_type(value, flat.dtype)
 
@@ -472,9 +478,13 @@ def scale_by_core(
     counter τ is shared); ``maximize`` (pass ``-grads``); complex parameters; several param groups (use
     ``optax.multi_transform`` or ``optax.partition`` with one CoRe per group).
 
-    Cost: the elementwise step is one fused pass reading G, g, h, s, θ and writing g, h, s and the update
-    (plus S when ``t_hist > 0``). The ranking, once ``τ ≥ t_hist``, costs ``B`` counting passes per
-    tensor with n > 0 (B = 32 for float32, see :func:`kth_largest`); before that it is skipped.
+    Cost: the memory-traffic floor of the elementwise step is 9 array passes (read G, g, h, s, θ; write
+    g, h, s and the update), 11 with the score. All of it is elementwise and jit fuses it; a backend with
+    multi-output fusion (XLA:GPU) can emit it as one kernel. XLA:CPU has no multi-output fusion and
+    emits one loop per output (h, g, s, update): 16 passes, 1.78x the floor by XLA's own cost analysis,
+    measured 1.8x on 2^22 float32 weights (26 ms against 14.7 ms for 9 passes). The ranking, once
+    ``τ ≥ t_hist``, costs 16 reading passes per float32 tensor with n > 0 (see :func:`kth_largest`); before
+    that ``lax.cond`` skips it.
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -507,10 +517,9 @@ def scale_by_core(
 
     def init_fn(params: optax.Params) -> CoReState:
         s0 = learning_rate(0) if callable(learning_rate) else learning_rate
-        zeros = optax.tree.zeros_like(params)
         return CoReState(
             count=jnp.zeros([], jnp.int32),
-            g=zeros,
+            g=optax.tree.zeros_like(params),
             h=optax.tree.zeros_like(params),
             s=jax.tree.map(lambda p: jnp.full_like(p, s0), params),
             score=optax.tree.zeros_like(params) if t_hist > 0 else None,

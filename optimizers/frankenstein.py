@@ -233,13 +233,13 @@ def misalignment_factor(direction: jax.Array, g: jax.Array) -> jax.Array:
     """P = arccos(tanh(y)) / pi with y = direction * g, in [0, 1] (1/2 when orthogonal or direction = 0).
 
     Computed through the exact identity ``arccos(tanh(y)) = 2 atan(exp(-y))``, as
-    ``P = (2/pi) atan(exp(-|y|))`` for ``y >= 0`` and ``1 - (2/pi) atan(exp(-|y|))`` otherwise: the same
+    ``P = (2/pi) atan(exp(-|y|))`` for ``y > 0`` and ``1 - (2/pi) atan(exp(-|y|))`` for ``y < 0``: the same
     function, without the cancellation of ``arccos(1 - delta)`` when ``tanh`` saturates, and without
     XLA:CPU's ``atan2`` (a scalar library call, about 50x slower than the other elementwise operations).
     """
     y = direction * g
     half = (2 / math.pi) * _atan_unit(jnp.exp(-jnp.abs(y)))
-    return jnp.where(y >= 0, half, 1 - half)
+    return jnp.where(y == 0, 0.5, jnp.where(y > 0, half, 1 - half))  # exactly 1/2 at y = 0, as arccos
 
 
 def rho_factor(p: ArrayLike, term: jax.Array, *, bounds: tuple[ArrayLike, ArrayLike]) -> jax.Array:

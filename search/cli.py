@@ -311,6 +311,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         space=args.space,
         num_seeds=args.seeds,
         seed=args.seed,
+        tasks=tuple(args.tasks or ()),
+        steps_scale=args.steps_scale,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         progress=not args.no_progress,
     )
@@ -415,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", required=True, help="suite name (optsearch list suites)")
     p.add_argument("--space", help="space of a point or paper point (optsearch list spaces)")
     p.add_argument("--seeds", type=int, default=2, help="seeds per task (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed offset of the suite's inner-training keys")
+    p.add_argument("--tasks", nargs="+", help="only these tasks of the suite")
+    p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the suite's budgets")
     p.add_argument("--cache-dir", help="tuned-reference cache directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_format(p)

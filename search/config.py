@@ -67,7 +67,9 @@ class RunConfig:
     """``[run]``: naming, the master seed and where the run directory goes."""
 
     name: str = _field("run", "name", doc="run name (letters, digits, '-', '_', '.')")
-    seed: int = _field(0, "int", low=0, high=2**31 - 1, doc="master seed: every random stream derives from it")
+    seed: int = _field(
+        0, "int", low=0, high=2**31 - 1, doc="master seed: every random stream derives from it"
+    )
     dir: str = _field("", "path", doc="run directory; default runs/<name>")
 
 
@@ -214,7 +216,9 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any]) -> Any:
         return value
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{key}: must be a number in {_range(meta, False)}, got {_type_name(value)} {value!r}")
+            raise ValueError(
+                f"{key}: must be a number in {_range(meta, False)}, got {_type_name(value)} {value!r}"
+            )
         value = float(value)
         low_ok = value > meta["low"] if meta["low_open"] else value >= meta["low"]
         if not math.isfinite(value) or not low_ok or value > meta["high"]:

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import socket
+import sys
 import time
 import traceback
 import warnings
@@ -147,11 +148,19 @@ def make_units(candidates: Sequence[Candidate], chunk_size: int) -> list[Unit]:
     for signature, group in groups.items():
         for start in range(0, len(group), chunk_size):
             chunk = group[start : start + chunk_size]
-            units.append(Unit(signature, tuple(c.member for c in chunk), tuple(dict(c.numeric) for c in chunk)))
+            units.append(
+                Unit(signature, tuple(c.member for c in chunk), tuple(dict(c.numeric) for c in chunk))
+            )
     return units
 
 
 def worker_id() -> str:
+    """``<node address>:<pid>`` inside Ray (nodes of one machine share a host name), else ``<host>:<pid>``."""
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            return f"{ray.util.get_node_ip_address()}:{os.getpid()}"
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -297,7 +306,9 @@ class LocalEvaluator:
 
     kind = "local"
 
-    def __init__(self, max_retries: int = 2, evaluate_fn: Callable[[Plan, Unit], list[Outcome]] = evaluate_unit):
+    def __init__(
+        self, max_retries: int = 2, evaluate_fn: Callable[[Plan, Unit], list[Outcome]] = evaluate_unit
+    ):
         self.max_retries = int(max_retries)
         self.evaluate_fn = evaluate_fn
 
@@ -336,6 +347,17 @@ class LocalEvaluator:
 # --- Ray --------------------------------------------------------------------------------------------------------
 
 
+def _code_root() -> str:
+    """The folder that holds the ``search`` package (put on the Ray workers' Python path)."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def _job_config() -> Any:
+    from ray.job_config import JobConfig
+
+    return JobConfig(code_search_path=[_code_root()])
+
+
 def start_ray(address: str = "", num_cpus: int | None = None) -> bool:
     """Connect to Ray: join ``address``, or start an embedded loopback-only instance. Returns whether an
     embedded instance was started (the caller shuts it down).
@@ -343,15 +365,32 @@ def start_ray(address: str = "", num_cpus: int | None = None) -> bool:
     Embedded: ``include_dashboard=False``, node address ``127.0.0.1`` with Ray's cluster mode off for the
     call (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``: otherwise Ray 2.60 rewrites 127.0.0.1 to the external
     address and its gRPC servers listen on every interface), token authentication left as Ray sets it
-    (on by default).
+    (on by default). Joining: when ``RAY_AUTH_MODE`` is unset and a token exists (``~/.ray/auth_token``),
+    token mode is switched on first, as Ray itself does for ``address="auto"``, so a driver can join a
+    cluster started with Ray's defaults; a cluster without authentication accepts it too.
     """
     import ray
 
     if ray.is_initialized():
         return False
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     if address:
-        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+        if "RAY_AUTH_MODE" not in os.environ:
+            try:
+                from ray._private.authentication.authentication_token_setup import (
+                    maybe_enable_token_auth_if_token_available,
+                )
+
+                maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+            except ImportError:  # another Ray version: leave it to the user's RAY_AUTH_MODE
+                pass
+        try:
+            ray.init(address=address, logging_level="WARNING", log_to_driver=False, job_config=_job_config())
+        except ConnectionError as err:
+            raise ConnectionError(
+                f"cannot join the Ray cluster at {address} ({err.__cause__ or err}); is it running, and does "
+                "RAY_AUTH_MODE/RAY_AUTH_TOKEN match the cluster's authentication?"
+            ) from err
         return False
     from ray._private import ray_constants
 
@@ -360,7 +399,6 @@ def start_ray(address: str = "", num_cpus: int | None = None) -> bool:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
         ray.init(
             address="local",
             num_cpus=num_cpus,
@@ -369,6 +407,7 @@ def start_ray(address: str = "", num_cpus: int | None = None) -> bool:
             object_store_memory=256 * 1024**2,
             logging_level="WARNING",
             log_to_driver=False,
+            job_config=_job_config(),
         )
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
@@ -417,6 +456,8 @@ class RayEvaluator:
         self.evaluate_fn = evaluate_fn
         self.x64 = bool(jax.config.jax_enable_x64) if x64 is None else bool(x64)
         needed = max(1, math.ceil(self.num_workers * self.cpus_per_worker))
+        self._auth_env = os.environ.get("RAY_AUTH_MODE")  # ray.init may set it; restored by close()
+        self._disconnect = not ray.is_initialized()  # a caller's own Ray session is left connected
         self._owns_ray = start_ray(address, num_cpus=needed)
         self._actor_cls = ray.remote(_Worker)
         self._actors: list[Any] = [self._new_actor() for _ in range(self.num_workers)]
@@ -509,17 +550,25 @@ class RayEvaluator:
         return ray.get([a.whoami.remote() for a in self._actors])
 
     def close(self) -> None:
+        """Kill the actors and disconnect (an embedded instance is shut down; a cluster keeps running;
+        a Ray session the caller had opened before stays open)."""
         import ray
 
-        if not ray.is_initialized():
+        if ray.is_initialized():
+            for actor in self._actors:
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:  # noqa: BLE001 - best effort
+                    pass
+            self._actors = []
+            if self._disconnect:
+                ray.shutdown()
+        if not self._disconnect:
             return
-        for actor in self._actors:
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        self._actors = []
-        ray.shutdown()
+        if self._auth_env is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = self._auth_env
 
 
 def make_evaluator(cfg: Any, *, x64: bool | None = None) -> LocalEvaluator | RayEvaluator:
@@ -577,12 +626,20 @@ def _resolve_target(target: str, space_name: str | None) -> tuple[str, Any, Mapp
         return f"{space.name}:{target}", space.build(space.paper_points[target]), space.paper_points[target]
     owners = [s for s in SPACES.values() if target in s.paper_points]
     if not owners:
-        raise ValueError(f"{target}: not a paper point of any space, nor a JSON file (see optsearch list spaces)")
+        raise ValueError(
+            f"{target}: not a paper point of any space, nor a JSON file (see optsearch list spaces)"
+        )
     if len(owners) > 1:
         names = ", ".join(s.name for s in owners)
         raise ValueError(f"{target}: a paper point of several spaces ({names}); choose one with --space")
     space = owners[0]
     return f"{space.name}:{target}", space.build(space.paper_points[target]), space.paper_points[target]
+
+
+def scale_budget(entry: Any, scale: float) -> TaskBudget:
+    """A suite entry's task with its budget multiplied by ``scale`` (at least one step)."""
+    steps = max(1, round(entry.num_steps * scale))
+    return TaskBudget(entry.task, steps, max(1, min(steps, round(entry.eval_every * scale))))
 
 
 def evaluate_one(
@@ -592,24 +649,36 @@ def evaluate_one(
     space: str | None = None,
     num_seeds: int = 2,
     seed: int = 0,
+    tasks: Sequence[str] = (),
+    steps_scale: float = 1.0,
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Score one optimizer (paper point, point or exported JSON) on a suite, in this process."""
+    """Score one optimizer (paper point, point or exported JSON) on a suite, in this process.
+
+    The seeds are the suite's (``suite.keys(num_seeds, seed)``), as in a search with ``run.seed``
+    irrelevant to inner training, so an exported best re-scores to the fitness its search recorded.
+    """
     from inner_tasks import get_suite
     from inner_tasks.scoring import score, tuned_reference
     from inner_tasks.training import train
 
     if num_seeds < 1:
         raise ValueError(f"--seeds: must be >= 1, got {num_seeds}")
+    if not (steps_scale > 0 and math.isfinite(steps_scale)):
+        raise ValueError(f"--steps-scale: must be a positive number, got {steps_scale}")
     the_suite = get_suite(suite)
+    names = [e.task.name for e in the_suite.entries]
+    for task in tasks:
+        if task not in names:
+            raise ValueError(f"--tasks: suite {suite!r} has no task {task!r}; known: {', '.join(names)}")
     label, opt, point = _resolve_target(target, space)
     keys = the_suite.keys(num_seeds, seed)
     rows = []
     values = []
-    entries = the_suite.entries
-    bar = _Bar(progress, f"evaluating {label} on {suite}", len(entries))
-    for entry in entries:
+    budgets = [scale_budget(e, steps_scale) for e in the_suite.entries if not tasks or e.task.name in tasks]
+    bar = _Bar(progress, f"evaluating {label} on {suite}", len(budgets))
+    for entry in budgets:
         reference = tuned_reference(entry.task, entry.num_steps, keys, cache_dir, eval_every=entry.eval_every)
         result = train(entry.task, opt, entry.num_steps, keys, entry.eval_every)
         scores = score(result, entry.task, reference)

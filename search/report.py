@@ -41,13 +41,17 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         if run is None:
             raise FileNotFoundError(2, "run directory holds no run yet", str(run_dir))
         run = dict(run)
-        gens = [dict(r) for r in conn.execute(
-            "SELECT * FROM generations WHERE run_id = ? ORDER BY generation", (run["run_id"],)
-        )]
+        gens = [
+            dict(r)
+            for r in conn.execute(
+                "SELECT * FROM generations WHERE run_id = ? ORDER BY generation", (run["run_id"],)
+            )
+        ]
         evals = [
             store_mod.Evaluation.from_row(r)
             for r in conn.execute(
-                "SELECT * FROM evaluations WHERE run_id = ? ORDER BY generation, fidelity, member", (run["run_id"],)
+                "SELECT * FROM evaluations WHERE run_id = ? ORDER BY generation, fidelity, member",
+                (run["run_id"],),
             )
         ]
         refs = [dict(r) for r in conn.execute("SELECT * FROM tuned_references ORDER BY created")]
@@ -102,7 +106,9 @@ def _plot_fitness(gens: Sequence[Mapping[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[int], Sequence[float]]]], path: Path) -> None:
+def _plot_curves(
+    curves: Mapping[str, Mapping[str, tuple[Sequence[int], Sequence[float]]]], path: Path
+) -> None:
     plt = _plt()
     tasks = list(curves)
     cols = min(2, len(tasks)) or 1
@@ -140,7 +146,9 @@ def _plot_importance(labels: Sequence[str], importance: np.ndarray, path: Path) 
     plt.close(fig)
 
 
-def _plot_parallel(labels: Sequence[str], x: np.ndarray, fitness: np.ndarray, cols: Sequence[int], path: Path):
+def _plot_parallel(
+    labels: Sequence[str], x: np.ndarray, fitness: np.ndarray, cols: Sequence[int], path: Path
+):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cols)), 4))
     sub = x[:, cols]
@@ -184,7 +192,9 @@ def _paper_curves(config: Any, space: Any, bar: Any) -> dict[str, dict[str, tupl
             point = space.paper_points[name]
             builder = space.builder(space.signature(point))
             numeric = {k: np.asarray([v]) for k, v in space.numeric(point).items()}
-            result = train_population(budget.task, builder, numeric, budget.num_steps, keys, budget.eval_every)
+            result = train_population(
+                budget.task, builder, numeric, budget.num_steps, keys, budget.eval_every
+            )
             with np.errstate(invalid="ignore", over="ignore"):
                 curve = np.asarray(result.train_loss[0], dtype=np.float64).mean(axis=0)[steps]
             out.setdefault(budget.task.name, {})[f"paper: {name}"] = (
@@ -336,7 +346,12 @@ def _markdown(run, config, gens, evaluations, best, refs, images) -> str:
         lines += ["## Plots", ""]
         lines += [f"### {title}\n\n![{title}]({name})\n" for title, name in images]
     if refs:
-        lines += ["## Tuned references (Adam)", "", "| task | learning rate | final gap | steps |", "| --- | --- | --- | --- |"]
+        lines += [
+            "## Tuned references (Adam)",
+            "",
+            "| task | learning rate | final gap | steps |",
+            "| --- | --- | --- | --- |",
+        ]
         for task, ref in refs.items():
             lines.append(
                 f"| {task} | {_fmt(ref.get('learning_rate'))} | {_fmt(ref.get('final_gap'))} | "

@@ -44,7 +44,7 @@ from search.config import (
     load_config,
     resolve_inside,
 )
-from search.evaluators import Candidate, Outcome, Plan, TaskBudget, make_evaluator
+from search.evaluators import Candidate, Outcome, Plan, TaskBudget, make_evaluator, scale_budget
 from search.store import Evaluation, RunLock, Store
 from search.strategies import (
     generation_keys,
@@ -95,14 +95,11 @@ def budgets_of(config: Config, fidelity: str = "full") -> tuple[TaskBudget, ...]
     scale = config.suite.steps_scale
     if fidelity == "screen":
         scale *= config.fidelity.screen_fraction
-    out = []
-    for entry in suite.entries:
-        if config.suite.tasks and entry.task.name not in config.suite.tasks:
-            continue
-        steps = max(1, round(entry.num_steps * scale))
-        every = max(1, min(steps, round(entry.eval_every * scale)))
-        out.append(TaskBudget(entry.task, steps, every))
-    return tuple(out)
+    return tuple(
+        scale_budget(entry, scale)
+        for entry in suite.entries
+        if not config.suite.tasks or entry.task.name in config.suite.tasks
+    )
 
 
 def _keys_data(config: Config) -> np.ndarray:
@@ -152,7 +149,9 @@ class Run:
         overrides = dict(overrides or {})
         for key in overrides:
             if key not in RESUME_OVERRIDES:
-                raise ValueError(f"{key}: cannot be changed on resume; allowed: {', '.join(sorted(RESUME_OVERRIDES))}")
+                raise ValueError(
+                    f"{key}: cannot be changed on resume; allowed: {', '.join(sorted(RESUME_OVERRIDES))}"
+                )
         overrides["run.dir"] = str(run_dir)
         config = load_config(run_dir / store_mod.CONFIG_NAME, overrides)
         return cls(config, run_dir, evaluator=evaluator, _resuming=True)
@@ -211,7 +210,9 @@ class Run:
                 started = time.time()
                 ask_key, tell_key = generation_keys(config.run.seed, g)
                 x, asked = strategy.ask(ask_key, state)
-                fitness, outcomes, n_new = self._evaluate_generation(store, run_id, space, g, x, plans, evaluator, ui)
+                fitness, outcomes, n_new = self._evaluate_generation(
+                    store, run_id, space, g, x, plans, evaluator, ui
+                )
                 evaluated += n_new
                 state = strategy.tell(tell_key, asked, x, fitness)
                 self._finish_generation(store, run_id, g, started, outcomes, strategy.mean(state))
@@ -426,7 +427,13 @@ class Run:
         return fitness, rows, n_new
 
     def _finish_generation(
-        self, store: Store, run_id: str, g: int, started: float, rows: Sequence[Evaluation], mean_x: np.ndarray
+        self,
+        store: Store,
+        run_id: str,
+        g: int,
+        started: float,
+        rows: Sequence[Evaluation],
+        mean_x: np.ndarray,
     ) -> None:
         full = [r.fitness for r in rows if r.fidelity == "full" and r.status != "failed"]
         best_so_far = self._best_so_far(store, run_id)

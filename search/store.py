@@ -620,11 +620,14 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         if run is None:
             raise FileNotFoundError(errno.ENOENT, "run directory holds no run yet", str(run_dir))
         run_id = run["run_id"]
-        gens = [dict(r) for r in conn.execute(
-            "SELECT generation, best, median, num_ok AS ok, num_diverged AS diverged, num_failed AS failed, "
-            "seconds, best_so_far FROM generations WHERE run_id = ? ORDER BY generation",
-            (run_id,),
-        )]
+        gens = [
+            dict(r)
+            for r in conn.execute(
+                "SELECT generation, best, median, num_ok AS ok, num_diverged AS diverged, num_failed AS failed, "
+                "seconds, best_so_far FROM generations WHERE run_id = ? ORDER BY generation",
+                (run_id,),
+            )
+        ]
         counts = dict(
             conn.execute(
                 "SELECT status, COUNT(*) FROM evaluations WHERE run_id = ? GROUP BY status", (run_id,)

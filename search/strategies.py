@@ -245,7 +245,9 @@ class EvosaxStrategy(Strategy):
             fitness = jnp.full((self.population_size,), jnp.inf)
             es_state = self._es.init(key, population, fitness, self._params)
             return _strong({"es": es_state, "started": jnp.asarray(False), "mean0": mean})
-        return _strong({"es": self._es.init(key, mean, self._params), "started": jnp.asarray(True), "mean0": mean})
+        return _strong(
+            {"es": self._es.init(key, mean, self._params), "started": jnp.asarray(True), "mean0": mean}
+        )
 
     def ask(self, key: jax.Array, state: State) -> tuple[np.ndarray, State]:
         if not bool(state["started"]):
@@ -361,7 +363,11 @@ def _update_best(state: State, x: np.ndarray, fitness: np.ndarray) -> State:
     safe = np.where(np.isnan(fitness), np.inf, fitness)
     i = int(np.argmin(safe))
     if safe[i] < float(state["best_f"]):
-        return {**state, "best_x": jnp.asarray(x[i], dtype=dtype), "best_f": jnp.asarray(safe[i], dtype=dtype)}
+        return {
+            **state,
+            "best_x": jnp.asarray(x[i], dtype=dtype),
+            "best_f": jnp.asarray(safe[i], dtype=dtype),
+        }
     return state
 
 
@@ -412,16 +418,26 @@ STRATEGIES: dict[str, StrategyInfo] = {
         "cma_es", "CMA-ES (Hansen 2016, arXiv:1604.00772), evosax CMA_ES", _evosax_factory("cma_es")
     ),
     "sep_cma_es": StrategyInfo(
-        "sep_cma_es", "separable (diagonal) CMA-ES (Ros & Hansen 2008), evosax Sep_CMA_ES", _evosax_factory("sep_cma_es")
+        "sep_cma_es",
+        "separable (diagonal) CMA-ES (Ros & Hansen 2008), evosax Sep_CMA_ES",
+        _evosax_factory("sep_cma_es"),
     ),
     "open_es": StrategyInfo(
-        "open_es", "OpenAI-ES (Salimans et al. 2017, arXiv:1703.03864) with Adam, evosax Open_ES", _evosax_factory("open_es")
+        "open_es",
+        "OpenAI-ES (Salimans et al. 2017, arXiv:1703.03864) with Adam, evosax Open_ES",
+        _evosax_factory("open_es"),
     ),
     "snes": StrategyInfo("snes", "separable NES (Schaul et al. 2011), evosax SNES", _evosax_factory("snes")),
-    "xnes": StrategyInfo("xnes", "exponential NES (Glasmachers et al. 2010), evosax xNES", _evosax_factory("xnes")),
-    "pgpe": StrategyInfo("pgpe", "PGPE (Sehnke et al. 2010) with ClipUp, evosax PGPE", _evosax_factory("pgpe")),
+    "xnes": StrategyInfo(
+        "xnes", "exponential NES (Glasmachers et al. 2010), evosax xNES", _evosax_factory("xnes")
+    ),
+    "pgpe": StrategyInfo(
+        "pgpe", "PGPE (Sehnke et al. 2010) with ClipUp, evosax PGPE", _evosax_factory("pgpe")
+    ),
     "simple_ga": StrategyInfo(
-        "simple_ga", "truncation GA (Such et al. 2017, arXiv:1712.06567), evosax SimpleGA", _evosax_factory("simple_ga")
+        "simple_ga",
+        "truncation GA (Such et al. 2017, arXiv:1712.06567), evosax SimpleGA",
+        _evosax_factory("simple_ga"),
     ),
     "random": StrategyInfo(
         "random",
@@ -457,7 +473,14 @@ def make_strategy(dimension: int, cfg: Any) -> Strategy:
     if cfg.name not in STRATEGIES:
         raise ValueError(f"strategy.name: unknown strategy {cfg.name!r}; known: {', '.join(STRATEGIES)}")
     check_strategy_config(cfg)
-    settings = (cfg.name, cfg.population_size, cfg.sigma, cfg.learning_rate, cfg.sigma_decay, cfg.points_per_dim)
+    settings = (
+        cfg.name,
+        cfg.population_size,
+        cfg.sigma,
+        cfg.learning_rate,
+        cfg.sigma_decay,
+        cfg.points_per_dim,
+    )
     return _cached_strategy(int(dimension), settings, bool(jax.config.jax_enable_x64))
 
 

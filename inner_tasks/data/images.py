@@ -17,7 +17,7 @@ import functools
 import numpy as np
 
 from inner_tasks.data import cifar, digits, idx, tfds
-from inner_tasks.data.paths import DataError, dataset_dir
+from inner_tasks.data.paths import DataError, dataset_dir, resolve_data_dir
 
 __all__ = ["IMAGE_DATASETS", "NORMALIZATION", "NUM_CLASSES", "PIXEL_SCALE", "load_image_splits", "normalize"]
 
@@ -49,9 +49,13 @@ def _from_files(name: str, data_dir: str | None) -> dict:
     return idx.load_idx_dataset(directory, num_classes=NUM_CLASSES[name])
 
 
-@functools.lru_cache(maxsize=8)
-def load_image_splits(name: str, data_dir: str | None = None, source: str = "auto") -> dict:
+def load_image_splits(
+    name: str, data_dir: str | None = None, source: str = "auto", *, cache: bool = True
+) -> dict:
     """Load dataset ``name`` (one of :data:`IMAGE_DATASETS`) as NumPy train/valid/test pairs.
+
+    ``data_dir`` is resolved first (argument, ``$OPTSEARCH_DATA_DIR``, the shipped directory), so the
+    cache (``cache=True``) is keyed by the directory actually read.
 
     Raises:
       DataError: unknown name or source, a missing directory or file, or a corrupt file.
@@ -60,10 +64,24 @@ def load_image_splits(name: str, data_dir: str | None = None, source: str = "aut
         raise DataError(f"dataset: unknown image dataset {name!r}; known: {list(IMAGE_DATASETS)}")
     if source not in ("auto", "files", "tfds"):
         raise DataError(f"source: expected 'auto', 'files' or 'tfds', got {source!r}")
+    if name != "digits" and source != "tfds":
+        try:
+            data_dir = str(resolve_data_dir(data_dir))
+        except DataError:
+            if source == "files" or not tfds.tfds_available():
+                raise
+    loader = _load_cached if cache else _load
+    return loader(name, data_dir, source)
+
+
+def _load(name: str, data_dir: str | None, source: str) -> dict:
     if source == "tfds" or (name != "digits" and source == "auto" and _missing_files(name, data_dir)):
         if source == "tfds" or tfds.tfds_available():
             return tfds.load_tfds_splits(name, data_dir)
     return _from_files(name, data_dir)
+
+
+_load_cached = functools.lru_cache(maxsize=8)(_load)
 
 
 def _missing_files(name: str, data_dir: str | None) -> bool:

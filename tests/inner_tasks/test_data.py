@@ -129,7 +129,7 @@ def test_truncated_gzip_in_data_dir_is_one_clear_error(tmp_path):
     raw = (d / "t10k-images-idx3-ubyte.gz").read_bytes()
     (d / "t10k-images-idx3-ubyte.gz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz"):
-        images.load_image_splits.__wrapped__("mnist", str(tmp_path), "files")
+        images.load_image_splits("mnist", str(tmp_path), "files", cache=False)
 
 
 # -- the shipped MNIST ---------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_cifar_directory_load(tmp_path):
         y = rng.integers(0, 10, 6).astype(np.uint8)
         cifar.write_cifar_batch(d / name, x, y)
         batches.append((x, y))
-    splits = images.load_image_splits.__wrapped__("cifar10", str(tmp_path), "files")
+    splits = images.load_image_splits("cifar10", str(tmp_path), "files", cache=False)
     assert [splits[k][0].shape[0] for k in ("train", "valid", "test")] == [27, 3, 6]
     np.testing.assert_array_equal(splits["test"][0], batches[-1][0])
     train_x = np.concatenate([b[0] for b in batches[:5]])
@@ -233,7 +233,7 @@ def test_cifar_directory_load(tmp_path):
     np.testing.assert_array_equal(splits["valid"][0], train_x[perm[27:]])
     (d / "data_batch_3.bin").unlink()
     with pytest.raises(DataError, match="data_batch_3.bin: file not found"):
-        images.load_image_splits.__wrapped__("cifar10", str(tmp_path), "files")
+        images.load_image_splits("cifar10", str(tmp_path), "files", cache=False)
 
 
 def test_normalize_uses_documented_constants():

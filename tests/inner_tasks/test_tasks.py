@@ -269,3 +269,38 @@ def test_char_lm_sizes_and_targets():
 def test_suite_tasks_are_task_instances():
     for suite in inner_tasks.SUITES.values():
         assert all(isinstance(t, base.Task) for t in suite.tasks)
+
+
+def test_user_data_directory_feeds_fashion_mnist_and_cifar_tasks(tmp_path):
+    from inner_tasks.data import cifar, idx
+
+    rng = np.random.default_rng(0)
+    fashion = tmp_path / "fashion_mnist"
+    fashion.mkdir()
+    for prefix, n in (("train", 48), ("t10k", 16)):
+        idx.write_idx(
+            fashion / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        )
+        idx.write_idx(fashion / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    cifar_dir = tmp_path / "cifar-10-batches-bin"
+    cifar_dir.mkdir()
+    for name in (*cifar.TRAIN_BATCHES, "test_batch.bin"):
+        cifar.write_cifar_batch(
+            cifar_dir / name, rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), np.arange(4)
+        )
+    for task in (
+        ImageMLP(dataset="fashion_mnist", hidden=(4,), batch_size=4, data_dir=str(tmp_path)),
+        ImageConv(dataset="cifar10", channels=(2,), batch_size=4, data_dir=str(tmp_path)),
+    ):
+        data = task.datasets
+        assert data.train["x"].dtype == jnp.uint8
+        assert data.test["x"].shape[0] == (16 if task.dataset == "fashion_mnist" else 4)
+        params = task.init(jax.random.key(0))
+        metrics = jax.jit(task.evaluate, static_argnums=1)(params, "test")
+        assert np.isfinite(metrics["loss"]) and 0 <= float(metrics["accuracy"]) <= 1
+
+
+def test_missing_user_data_is_one_clear_error(tmp_path):
+    task = ImageMLP(dataset="cifar10", data_dir=str(tmp_path), source="files")
+    with pytest.raises(inner_tasks.DataError, match=r"cifar10.*no directory found"):
+        _ = task.datasets

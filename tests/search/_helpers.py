@@ -16,9 +16,9 @@ init = "paper:default"
 
 [suite]
 name = "toy"
-num_seeds = 1
-tasks = ["rosenbrock_d2"]
-steps_scale = 0.1
+num_seeds = {num_seeds}
+tasks = {tasks}
+steps_scale = {steps_scale}
 
 [strategy]
 name = "{strategy}"
@@ -52,6 +52,9 @@ def write_config(
     evaluator: str = "local",
     fidelity: bool = False,
     report: bool = False,
+    tasks: tuple[str, ...] = ("rosenbrock_d2",),
+    steps_scale: float = 0.1,
+    num_seeds: int = 1,
 ) -> Path:
     path.write_text(
         TINY.format(
@@ -64,6 +67,9 @@ def write_config(
             fidelity="true" if fidelity else "false",
             cache=str(cache),
             report="true" if report else "false",
+            tasks="[" + ", ".join(f'"{t}"' for t in tasks) + "]",
+            steps_scale=repr(float(steps_scale)),
+            num_seeds=num_seeds,
         )
     )
     return path
@@ -73,7 +79,9 @@ def evaluation_table(run_dir: Path) -> dict[tuple[int, int, str], tuple[str, flo
     """(generation, member, fidelity) -> (x JSON, fitness, status) of every stored evaluation."""
     conn = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT generation, member, fidelity, x, fitness, status FROM evaluations").fetchall()
+        rows = conn.execute(
+            "SELECT generation, member, fidelity, x, fitness, status FROM evaluations"
+        ).fetchall()
     finally:
         conn.close()
     return {(g, m, f): (x, fit, s) for g, m, f, x, fit, s in rows}

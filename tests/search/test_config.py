@@ -79,10 +79,19 @@ def test_hash_ignores_where_and_how_long_but_not_what():
 
 
 BAD = [
-    ("[strategy]\npopsize = 4\n", "unknown key 'strategy.popsize'; allowed keys in [strategy]: name, population_size"),
+    (
+        "[strategy]\npopsize = 4\n",
+        "unknown key 'strategy.popsize'; allowed keys in [strategy]: name, population_size",
+    ),
     ("[strategey]\nname = 'x'\n", "unknown section [strategey]; allowed sections: run, space"),
-    ("[strategy]\npopulation_size = '8'\n", "strategy.population_size: must be an integer in [2, 100000], got string"),
-    ("[strategy]\npopulation_size = 1\n", "strategy.population_size: must be an integer in [2, 100000], got 1"),
+    (
+        "[strategy]\npopulation_size = '8'\n",
+        "strategy.population_size: must be an integer in [2, 100000], got string",
+    ),
+    (
+        "[strategy]\npopulation_size = 1\n",
+        "strategy.population_size: must be an integer in [2, 100000], got 1",
+    ),
     ("[strategy]\npopulation_size = true\n", "strategy.population_size: must be an integer"),
     ("[strategy]\nsigma = 0\n", "strategy.sigma: must be a number in (0, 1e+06], got 0.0"),
     ("[strategy]\nsigma = nan\n", "strategy.sigma: must be a number"),
@@ -96,15 +105,18 @@ BAD = [
     ("[evaluator]\nkind = 'local'\naddress = '127.0.0.2:6379'\n", "evaluator.address: only used with"),
     ("[evaluator]\npath = 'pmap'\n", "evaluator.path: must be one of auto, vmap, loop"),
     ("[fidelity]\nenabled = 'yes'\n", "fidelity.enabled: expected true or false, got string 'yes'"),
-    ("[output]\ncache_dir = '../outside'\n", "output.cache_dir: a relative path must stay inside the run directory"),
+    (
+        "[output]\ncache_dir = '../outside'\n",
+        "output.cache_dir: a relative path must stay inside the run directory",
+    ),
     ("[run]\nname = 'a b'\n", "run.name: must be letters, digits"),
     ("[run]\nseed = -1\n", "run.seed: must be an integer in [0, 2147483647], got -1"),
     ("run = 3\n", "run: expected a table ([run]), got integer 3"),
 ]
 
 
-def _with_space(snippet: str, space: str = "[space]\nname = 'adam'\n") -> str:
-    return space + snippet if "[space]" not in snippet else snippet
+def _with_space(snippet: str, space: str = "\n[space]\nname = 'adam'\n") -> str:
+    return snippet + space if "[space]" not in snippet else snippet
 
 
 @pytest.mark.parametrize(("snippet", "message"), BAD)
@@ -122,7 +134,10 @@ def test_every_bad_config_names_the_key_and_the_allowed_values(tmp_path, snippet
     [
         ("[run]\nname = 'x'\n", "space.name: required"),
         ("[space]\nname = 'nope'\n", "space.name: unknown space 'nope'; known: sgd"),
-        ("[space]\nname = 'adam'\ninit = 'paper:nope'\n", "space.init: space 'adam' has no paper point 'nope'"),
+        (
+            "[space]\nname = 'adam'\ninit = 'paper:nope'\n",
+            "space.init: space 'adam' has no paper point 'nope'",
+        ),
         ("[space]\nname = 'adam'\ninit = 'middle'\n", "space.init: must be 'center' or 'paper:<point name>'"),
         ("[space\nname = 'adam'\n", "not valid TOML"),
     ],
@@ -136,7 +151,9 @@ def test_space_errors(tmp_path, text, message):
 
 
 @pytest.mark.parametrize(("snippet", "message"), BAD[:6] + BAD[11:13])
-def test_cli_run_with_a_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, snippet, message):
+def test_cli_run_with_a_bad_config_exits_2_with_one_line_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, snippet, message
+):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "bad.toml"
     path.write_text(_with_space(snippet))

@@ -75,11 +75,13 @@ def test_export_then_load_gives_the_optimizer_the_search_evaluated(finished, tmp
     # The same transform: updates equal those of the builder the search trained with (traced numerics).
     space = get_space("adam")
     point = document["provenance"]["point"]
-    searched = space.builder(space.signature(point))({k: jnp.asarray(v) for k, v in space.numeric(point).items()})
+    searched = space.builder(space.signature(point))(
+        {k: jnp.asarray(v) for k, v in space.numeric(point).items()}
+    )
     params = {"w": jnp.linspace(-1.0, 1.0, 7, dtype=jnp.float32), "b": jnp.ones((2, 3), jnp.float32)}
     state_a, state_b = loaded.init(params), searched.init(params)
     for step in range(20):
-        grads = jax.tree.map(lambda p: jnp.sin(p * (step + 1)), params)
+        grads = jax.tree.map(lambda p, k=step + 1: jnp.sin(p * k), params)
         ua, state_a = loaded.update(grads, state_a, params)
         ub, state_b = searched.update(grads, state_b, params)
         for a, b in zip(jax.tree.leaves(ua), jax.tree.leaves(ub)):
@@ -128,7 +130,9 @@ def test_resume_after_an_interruption_is_exact(finished, tmp_path, cache, stop_a
         Run(load_config(cfg), run_dir, evaluator=_Interrupt(stop_after)).execute(progress=False)
     assert st.run_status(run_dir)["state"] == "interrupted"
     assert len(evaluation_table(run_dir)) == stop_after
-    if stop_after == 8:  # also tear generation 1's checkpoint: resume falls back to generation 0's and replays 1
+    if (
+        stop_after == 8
+    ):  # also tear generation 1's checkpoint: resume falls back to generation 0's and replays 1
         (run_dir / "checkpoints" / "gen-000001.npz").write_bytes(b"torn")
     counting = _Interrupt(10**9)
     with pytest.warns(RuntimeWarning) if stop_after == 8 else _nothing():
@@ -136,9 +140,10 @@ def test_resume_after_an_interruption_is_exact(finished, tmp_path, cache, stop_a
     assert result.evaluated == 12 - stop_after  # nothing repeated, nothing lost
     assert evaluation_table(run_dir) == evaluation_table(finished)  # bit-identical genes and fitness
     assert result.best_fitness == st.run_status(finished)["best_fitness"]
-    assert json.loads((run_dir / "best.json").read_text())["hyperparameters"] == json.loads(
-        (finished / "best.json").read_text()
-    )["hyperparameters"]
+    assert (
+        json.loads((run_dir / "best.json").read_text())["hyperparameters"]
+        == json.loads((finished / "best.json").read_text())["hyperparameters"]
+    )
 
 
 class _nothing:
@@ -206,3 +211,51 @@ def test_multi_fidelity_screens_everyone_and_promotes_the_best_half(tmp_path, ca
     steps = sorted(r[0] for r in conn.execute("SELECT num_steps FROM tuned_references"))
     conn.close()
     assert steps == [8, 30]  # the screen budget (0.25 of 30 steps) has its own reference
+
+
+def test_evaluate_rescored_the_exported_best_and_paper_points(finished, cache, capsys):
+    best = json.loads((finished / "best.json").read_text())["provenance"]
+    common = ["--suite", "toy", "--tasks", "rosenbrock_d2", "--steps-scale", "0.1", "--seeds", "1"]
+    common += ["--cache-dir", str(cache), "--no-progress", "--format", "json"]
+    assert main(["evaluate", str(finished / "best.json"), *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["family"] == "adam" and [t["task"] for t in out["tasks"]] == ["rosenbrock_d2"]
+    assert out["fitness"] == pytest.approx(best["fitness"], abs=1e-5)
+
+    assert main(["evaluate", "kingma2014", *common]) == 0
+    paper = json.loads(capsys.readouterr().out)
+    assert paper["family"] == "adam:kingma2014" and paper["point"]["learning_rate"] == 1e-3
+
+    point = json.dumps(best["point"])
+    assert main(["evaluate", point, "--space", "adam", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["fitness"] == pytest.approx(best["fitness"], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["evaluate", "adam", "--suite", "toy"], "a paper point of several spaces"),
+        (["evaluate", "nothing_like_it", "--suite", "toy"], "not a paper point of any space"),
+        (["evaluate", "kingma2014", "--suite", "toy", "--tasks", "nope"], "--tasks: suite 'toy' has no task"),
+        (["evaluate", "kingma2014", "--suite", "nope"], "unknown suite 'nope'"),
+        (["evaluate", '{"learning_rate": 0.1}', "--suite", "toy"], "--space: required"),
+    ],
+)
+def test_evaluate_user_errors(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+
+
+@pytest.mark.parametrize("what", ["spaces", "suites", "strategies"])
+def test_list_registries(capsys, what):
+    from inner_tasks import SUITES
+    from search.strategies import STRATEGIES
+    from spaces import SPACES
+
+    expected = {"spaces": SPACES, "suites": SUITES, "strategies": STRATEGIES}[what]
+    assert main(["list", what, "--format", "json"]) == 0
+    assert [d["name"] for d in json.loads(capsys.readouterr().out)] == list(expected)
+    assert main(["list", what]) == 0
+    table = capsys.readouterr().out
+    assert all(name in table for name in expected)

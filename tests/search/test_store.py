@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _arrays(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"['es'].mean": rng.standard_normal(5), "['es'].C": rng.standard_normal((5, 5)), "n": np.int64(seed)}
+    return {
+        "['es'].mean": rng.standard_normal(5),
+        "['es'].C": rng.standard_normal((5, 5)),
+        "n": np.int64(seed),
+    }
 
 
 def test_atomic_write_replaces_whole_files_and_leaves_no_temp(tmp_path):
@@ -45,7 +49,9 @@ def test_checkpoint_round_trip_is_exact_and_pruned(tmp_path):
         assert arrays[k].dtype == np.asarray(v).dtype
 
 
-@pytest.mark.parametrize("damage", ["truncate_npz", "flip_npz", "truncate_manifest", "edit_manifest", "delete_npz"])
+@pytest.mark.parametrize(
+    "damage", ["truncate_npz", "flip_npz", "truncate_manifest", "edit_manifest", "delete_npz"]
+)
 def test_a_torn_checkpoint_is_detected_and_the_previous_one_used(tmp_path, damage):
     st.save_checkpoint(tmp_path, 0, _arrays(0), {"g": 0})
     st.save_checkpoint(tmp_path, 1, _arrays(1), {"g": 1})
