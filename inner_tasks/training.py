@@ -150,9 +150,15 @@ def make_keys(keys: jax.Array | np.ndarray | int) -> jax.Array:
 # -- one run ------------------------------------------------------------------------------------------
 
 
+def _wide(x: jax.Array) -> jax.Array:
+    """``x`` as float32, or float64 if it already is (float64 tasks keep their resolution)."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def _metrics(task: Task, params: Any, split: str, datasets: Any) -> tuple[jax.Array, jax.Array]:
     out = task.evaluate(params, split, datasets)
-    loss = jnp.asarray(out["loss"], jnp.float32)
+    loss = _wide(out["loss"])
     acc = jnp.asarray(out.get("accuracy", jnp.nan), jnp.float32)
     return loss, acc
 
@@ -177,7 +183,7 @@ def _make_run(task: Task, make_opt: MakeOpt, num_steps: int, eval_every: int, ev
             params = optax.apply_updates(params, updates)
             # keep the state's dtypes (optax may promote them when hyperparameters are float64)
             state = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), new_state, state)
-            return (params, state), jnp.asarray(loss, jnp.float32)
+            return (params, state), _wide(loss)
 
         def block(carry, start, length):
             carry, losses = jax.lax.scan(step, carry, start + jnp.arange(length))

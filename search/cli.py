@@ -14,6 +14,9 @@ Subcommands::
     optsearch report RUN_DIR
     optsearch status RUN_DIR
     optsearch list optimizers|spaces|suites|strategies|runs [--format table|json]
+
+Progress bars (rich, on stderr) accompany every long operation; ``--no-progress`` or the environment
+variable ``OPTSEARCH_NO_PROGRESS=1`` turns them off.
 """
 
 from __future__ import annotations

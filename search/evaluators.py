@@ -710,7 +710,7 @@ class _Bar:
 
     def __init__(self, enabled: bool, description: str, total: int) -> None:
         self.progress = None
-        if enabled:
+        if enabled and not os.environ.get("OPTSEARCH_NO_PROGRESS"):
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.progress = Progress(

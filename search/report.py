@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -208,7 +209,7 @@ def _paper_curves(config: Any, space: Any, bar: Any) -> dict[str, dict[str, tupl
 class _Bar:
     def __init__(self, enabled: bool) -> None:
         self.progress = None
-        if enabled:
+        if enabled and not os.environ.get("OPTSEARCH_NO_PROGRESS"):
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -129,7 +129,7 @@ class Run:
         self.config_path = config_path
         self._evaluator = evaluator
         self._resuming = _resuming
-        if not _resuming and (self.run_dir / store_mod.DB_NAME).exists():
+        if not _resuming and _holds_a_run(self.run_dir):
             raise FileExistsError(
                 17,
                 f"already holds a run (continue it with: optsearch resume {self.run_dir})",
@@ -259,9 +259,7 @@ class Run:
     def _open_run(self, store: Store, space: Any, chash: str) -> str:
         config = self.config
         row = store.run_row()
-        if row is None:
-            if self._resuming:
-                raise FileNotFoundError(2, "run directory holds no run", str(self.run_dir))
+        if row is None:  # a fresh run, or one killed before its first row: start it (again)
             store_mod.atomic_write_text(self.run_dir / store_mod.CONFIG_NAME, config_to_toml(config))
             run_id = f"{config.run.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
             store.create_run(
@@ -463,6 +461,20 @@ class Run:
         best = store_mod.best_evaluations(store.conn, run_id, 1)
         if best:
             _export(self.run_dir / "best.json", best[0], space, run_id, self.config)
+
+
+def _holds_a_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` has a store with a run in it (a store without one is a run killed at birth)."""
+    if not (run_dir / store_mod.DB_NAME).is_file():
+        return False
+    try:
+        conn = store_mod.open_readonly(run_dir)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] > 0
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - unreadable: treat as taken, never overwrite it
+        return True
 
 
 def _json_list(x: np.ndarray) -> str:

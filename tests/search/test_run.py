@@ -234,7 +234,7 @@ def test_evaluate_rescored_the_exported_best_and_paper_points(finished, cache, c
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["evaluate", "adam", "--suite", "toy"], "a paper point of several spaces"),
+        (["evaluate", "default", "--suite", "toy"], "a paper point of several spaces"),
         (["evaluate", "nothing_like_it", "--suite", "toy"], "not a paper point of any space"),
         (["evaluate", "kingma2014", "--suite", "toy", "--tasks", "nope"], "--tasks: suite 'toy' has no task"),
         (["evaluate", "kingma2014", "--suite", "nope"], "unknown suite 'nope'"),
@@ -259,3 +259,27 @@ def test_list_registries(capsys, what):
     assert main(["list", what]) == 0
     table = capsys.readouterr().out
     assert all(name in table for name in expected)
+
+
+def test_a_run_killed_before_its_first_row_can_be_started_again(tmp_path, cache):
+    run_dir = tmp_path / "run"
+    st.Store(run_dir).close()  # what a kill right after creating the database leaves
+    cfg = write_config(tmp_path / "tiny.toml", cache, generations=1)
+    result = Run(load_config(cfg), run_dir).execute(progress=False)
+    assert result.generations == 1 and result.evaluated == 4
+
+
+def test_report_retrains_the_paper_points_for_the_learning_curves(finished, capsys):
+    from search.evaluators import curve_steps
+    from search.report import _Bar, _paper_curves
+
+    config = load_config(finished / "config.toml")
+    curves = _paper_curves(config, get_space("adam"), _Bar(False))
+    assert set(curves) == {"rosenbrock_d2"}
+    lines = curves["rosenbrock_d2"]
+    assert set(lines) == {"paper: default", "paper: kingma2014"}  # the init point first, then the others
+    steps = curve_steps(budgets_of(config)[0].num_steps).tolist()
+    for got_steps, values in lines.values():
+        assert got_steps == steps and all(v is not None and v > 0 for v in values)
+    assert main(["report", str(finished)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {finished / 'report' / 'report.md'}"

@@ -1,6 +1,6 @@
 """Memory traffic of one Adan / Frankenstein step against the floor (a script, not a test).
 
-Run: ``python -m tests.optimizers.bench_fused_step [--size 4194304] [--repeats 30]``.
+Run: ``python benchmarks/fused_step_traffic.py [--size 4194304] [--repeats 30]``.
 
 For one float32 leaf of ``size`` elements, the floor of an elementwise optimizer step is reading every
 input array once (gradient, state, params when weight decay needs them) and writing every output once
