@@ -70,11 +70,7 @@ def bench_task(task, num_steps: int, num_candidates: int, num_seeds: int, repeat
     scale = np.nanmax(np.abs(results["loop"].train_loss))
     row["max_rel_diff_vmap_vs_loop"] = float(diff / scale) if scale > 0 else float(diff)
     row["vmap_over_loop"] = round(row["loop"]["warm_s"] / row["vmap"]["warm_s"], 2)
-    row["auto_rule"] = training.choose_path(task, num_candidates, num_seeds)
-    # what path="auto" runs once settled (programs are compiled by now; "measure" times each path twice)
-    for _ in range(5 if row["auto_rule"] == "measure" else 1):
-        auto = training.train_population(task, _adam, numeric, num_steps, keys, eval_every, path="auto")
-    row["auto_picks"] = auto.path
+    row["auto_picks"] = training.choose_path(task, num_candidates, num_seeds)
     row["step_cost"] = training.step_cost(task)
     faster = "vmap" if row["vmap"]["warm_s"] <= row["loop"]["warm_s"] else "loop"
     row["auto_is_faster_or_equal"] = row["auto_picks"] == faster or abs(row["vmap_over_loop"] - 1.0) < 0.1
@@ -114,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         f"backend={jax.default_backend()} devices={jax.device_count()} population={args.candidates}x{args.seeds}"
     )
     header = f"{'task':34s} {'steps':>5s} {'vmap st/s':>11s} {'loop st/s':>11s} {'vmap/loop':>9s} "
-    header += f"{'compiles v/l':>12s} {'bytes/step':>10s} {'rule':>7s} {'auto':>5s} {'ok':>3s}"
+    header += f"{'compiles v/l':>12s} {'bytes/step':>10s} {'auto':>5s} {'ok':>3s}"
     print(header)
     rows = []
     seen = set()
@@ -133,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{row['task']:34s} {n:5d} {row['vmap']['steps_per_s']:11.0f} {row['loop']['steps_per_s']:11.0f} "
             f"{row['vmap_over_loop']:9.2f} {row['vmap']['compilations']:5d}/{row['loop']['compilations']:<6d} "
-            f"{row['step_cost']['bytes']:10.3g} {row['auto_rule']:>7s} "
+            f"{row['step_cost']['bytes']:10.3g} "
             f"{row['auto_picks']:>5s} {'yes' if row['auto_is_faster_or_equal'] else 'NO':>3s}",
             flush=True,
         )

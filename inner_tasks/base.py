@@ -125,7 +125,7 @@ class Task:
 
     @property
     def name(self) -> str:
-        """A short human-readable name that encodes the configuration (e.g. ``quadratic_d10_k100_s0``)."""
+        """A short human-readable name that encodes the configuration (e.g. ``quadratic_d10_c100``)."""
         return type(self).__name__
 
     def config(self) -> dict[str, Any]:

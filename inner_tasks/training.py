@@ -23,10 +23,8 @@ hash by their configuration; ``make_opt`` by identity, so pass the same function
 
 Population paths: ``"vmap"`` runs candidates x seeds as one vectorised program; ``"loop"`` calls one
 compiled single-run program for every (candidate, seed), dispatching asynchronously. ``"auto"`` takes
-``vmap`` on accelerators; on CPU it decides by one step's memory traffic (:func:`choose_path`): ``vmap``
-for small tasks, ``loop`` for large ones, and in between it measures: the first calls of a program
-alternate between the paths until each has two timed calls (calls that compiled are not timed), later
-calls take the path with the better time (``benchmarks/population.py`` checks the choices).
+``vmap`` on accelerators and, on CPU, for tasks whose per-step memory traffic is below
+:data:`CPU_VMAP_MAX_BYTES` (``benchmarks/population.py`` measures the choice).
 
 Divergence (per run): any non-finite training or evaluation loss, or a training-loss gap
 ``loss - lower_bound`` above ``DIVERGENCE_FACTOR`` (10) times the initial gap.
@@ -48,7 +46,6 @@ import optax
 from inner_tasks.base import SPLITS, Task
 
 __all__ = [
-    "CPU_LOOP_MIN_BYTES",
     "CPU_VMAP_MAX_BYTES",
     "DIVERGENCE_FACTOR",
     "PATHS",
@@ -57,7 +54,6 @@ __all__ = [
     "compile_count",
     "eval_schedule",
     "make_keys",
-    "measured_paths",
     "step_cost",
     "train",
     "train_population",
@@ -65,10 +61,8 @@ __all__ = [
 
 PATHS = ("auto", "vmap", "loop")
 DIVERGENCE_FACTOR = 10.0
-#: On CPU, ``auto`` vectorises tasks whose loss-and-gradient step accesses at most this many bytes ...
-CPU_VMAP_MAX_BYTES = 2.0e5
-#: ... runs a loop for tasks from this many bytes on, and times both paths in between.
-CPU_LOOP_MIN_BYTES = 1.0e7
+#: On CPU, ``auto`` vectorises tasks whose loss-and-gradient step accesses at most this many bytes.
+CPU_VMAP_MAX_BYTES = 8.0e5
 _CACHE_SIZE = 64
 
 MakeOpt = Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
@@ -238,17 +232,13 @@ _RUNNERS: collections.OrderedDict[Any, _Runner] = collections.OrderedDict()
 _RETIRED_TRACES = [0]
 
 
-def _runner_key(task: Task, make_opt: MakeOpt, num_steps: int, eval_every: int, eval_split: str) -> tuple:
+def _runner(task: Task, make_opt: MakeOpt, num_steps: int, eval_every: int, eval_split: str) -> _Runner:
     try:
         hash(task)
         task_key: Any = task
     except TypeError:
         task_key = ("id", id(task))
-    return (task_key, make_opt, int(num_steps), int(eval_every), eval_split)
-
-
-def _runner(task: Task, make_opt: MakeOpt, num_steps: int, eval_every: int, eval_split: str) -> _Runner:
-    key = _runner_key(task, make_opt, num_steps, eval_every, eval_split)
+    key = (task_key, make_opt, int(num_steps), int(eval_every), eval_split)
     runner = _RUNNERS.get(key)
     if runner is None:
         runner = _Runner(task, make_opt, int(num_steps), int(eval_every), eval_split)
@@ -322,48 +312,19 @@ def step_cost(task: Task) -> dict[str, float]:
 
 
 def choose_path(task: Task, num_candidates: int = 1, num_seeds: int = 1, backend: str | None = None) -> str:
-    """The static path choice for ``num_candidates x num_seeds`` runs: ``"vmap"``, ``"loop"`` or ``"measure"``.
+    """``"vmap"`` or ``"loop"`` for a population of ``num_candidates x num_seeds`` runs of ``task``.
 
-    Accelerators, or a single run: ``vmap``. CPU, by one step's memory traffic (:func:`step_cost`):
-    ``vmap`` up to :data:`CPU_VMAP_MAX_BYTES` (per-call overhead dominates small steps and ``vmap``
-    amortises it: 2-70x faster on the toy tasks), ``loop`` from :data:`CPU_LOOP_MIN_BYTES` on (large
-    steps run at the same flop rate either way, and ``vmap``'s population-wide batched matmuls and
-    convolutions leave the caches: the RLLC MNIST MLP and conv nets run 1.5-5x faster in a loop), and
-    ``"measure"`` in between, where the faster path depends on the machine's load as much as on the task
-    (2-core CPU measurements of the same task flipped between 0.5x and 2x): ``train_population`` then
-    times both paths on the real calls and keeps the faster.
+    Accelerators, or a single run: ``vmap``. CPU: ``vmap`` when one step's memory traffic
+    (:func:`step_cost`) is at most :data:`CPU_VMAP_MAX_BYTES`, else ``loop``. Small steps are dominated by
+    per-call overhead, which ``vmap`` amortises; once one lane's working set is large, ``vmap``'s
+    population-wide arrays leave the caches and its batched matmuls and convolutions run slower than a
+    loop of single runs (measured by ``benchmarks/population.py`` on a 2-core CPU: vmap/loop speed 1.2-100
+    up to 7.4e5 bytes per step, 0.2-0.75 from 8.5e5 bytes on).
     """
     backend = backend or jax.default_backend()
     if backend != "cpu" or num_candidates * num_seeds <= 1:
         return "vmap"
-    traffic = step_cost(task)["bytes"]
-    if traffic <= CPU_VMAP_MAX_BYTES:
-        return "vmap"
-    return "loop" if traffic >= CPU_LOOP_MIN_BYTES else "measure"
-
-
-_PATH_TIMES: dict[Any, dict[str, list[float]]] = {}
-_MEASURE_ROUNDS = 2
-
-
-def _measured_path(key: Any) -> str:
-    """The path to run next for a program under measurement.
-
-    Until each path has :data:`_MEASURE_ROUNDS` timed calls, the one with fewer runs next (``vmap``
-    first); then the path with the smaller best time.
-    """
-    if key not in _PATH_TIMES and len(_PATH_TIMES) >= _CACHE_SIZE * 16:
-        _PATH_TIMES.pop(next(iter(_PATH_TIMES)))  # bounded: forget the oldest program's timings
-    times = _PATH_TIMES.setdefault(key, {"vmap": [], "loop": []})
-    fewest = min(times, key=lambda p: len(times[p]))
-    if len(times[fewest]) < _MEASURE_ROUNDS:
-        return fewest
-    return min(times, key=lambda p: min(times[p]))
-
-
-def measured_paths() -> dict[Any, dict[str, list[float]]]:
-    """The timed calls (seconds) of each path for every program ``auto`` is measuring (a copy)."""
-    return {k: {p: list(v) for p, v in t.items()} for k, t in _PATH_TIMES.items()}
+    return "vmap" if step_cost(task)["bytes"] <= CPU_VMAP_MAX_BYTES else "loop"
 
 
 # -- public entry points ----------------------------------------------------------------------------------
@@ -432,15 +393,10 @@ def train_population(
     keys = make_keys(keys)
     hparams, size = _numeric_arrays(numeric)
     num_seeds = int(keys.shape[0])
-    timing_key = None
     if path == "auto":
         path = choose_path(task, size, num_seeds)
-        if path == "measure":
-            timing_key = (_runner_key(task, make_opt, num_steps, eval_every, eval_split), size, num_seeds)
-            path = _measured_path(timing_key)
     start = time.perf_counter()
     runner = _runner(task, make_opt, int(num_steps), eval_every, eval_split)
-    traces_before = runner.counter[0]
     data = task.datasets
     if path == "vmap":
         train_loss, eval_loss, eval_acc = runner.population(hparams, keys, data, size)
@@ -455,10 +411,6 @@ def train_population(
         )
     train_loss = np.asarray(train_loss)
     eval_loss = np.asarray(eval_loss)
-    elapsed = time.perf_counter() - start
-    if timing_key is not None and runner.counter[0] == traces_before:  # calls that compiled are not timed
-        _PATH_TIMES[timing_key][path].append(elapsed)
-        del _PATH_TIMES[timing_key][path][:-8]  # the latest few
     eval_acc = np.asarray(eval_acc) if task.has_accuracy else None
     lower = float(task.lower_bound)
     return TrainResult(
@@ -469,7 +421,7 @@ def train_population(
         diverged=_divergence(train_loss, eval_loss, lower),
         lower_bound=lower,
         path=path,
-        wall_time=elapsed,
+        wall_time=time.perf_counter() - start,
     )
 
 

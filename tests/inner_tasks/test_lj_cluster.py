@@ -82,7 +82,7 @@ def test_pair_minimum_and_cutoff_convention():
     assert float(lj_energy(beyond, 3.0)) == 0.0 and float(jnp.abs(lj_forces(beyond, 3.0)).max()) == 0.0
 
 
-@pytest.mark.parametrize("n", [7, 13])
+@pytest.mark.parametrize("n", [5, 7, 13])
 def test_known_minima_are_reached_and_not_undercut(n):
     task = LJCluster(n, dtype="float64")
     starts = jax.vmap(task.init)(jax.random.split(jax.random.key(n), 6 if n < 13 else 2))

@@ -165,21 +165,6 @@ def test_auto_path_choice():
     assert training.choose_path(ImageMLP(dataset="mnist"), 16, 4) == "loop"
     assert training.choose_path(ImageMLP(dataset="mnist"), 16, 4, backend="gpu") == "vmap"
     assert training.choose_path(ImageMLP(dataset="mnist"), 1, 1) == "vmap"
-    assert training.choose_path(ImageMLP(dataset="digits", hidden=(32,), batch_size=64), 8, 2) == "measure"
-
-
-def test_auto_measures_both_paths_in_the_middle_band(monkeypatch):
-    task = Quadratic(dim=3, condition_number=2.0, seed=41)
-    monkeypatch.setattr(training, "step_cost", lambda t: {"flops": 1.0, "bytes": 1e6})
-    numeric = {"learning_rate": np.array([0.1, 0.2])}
-    paths = [training.train_population(task, _sgd, numeric, 8, 2, 4).path for _ in range(6)]
-    # calls that compile are not timed; then both paths alternate until each has two timed calls
-    assert paths == ["vmap", "vmap", "loop", "loop", "vmap", "loop"]
-    (times,) = [v for k, v in training.measured_paths().items() if k[0][0] == task]
-    assert [len(times["vmap"]), len(times["loop"])] == [2, 2]
-    seventh = training.train_population(task, _sgd, numeric, 8, 2, 4).path
-    assert seventh == min(times, key=lambda p: min(times[p]))
-    assert training.compile_count() >= 2
 
 
 def test_optimizers_that_need_the_loss_receive_it():
