@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from inner_tasks.scoring import DIVERGED_PENALTY
+from search.progress import ProgressBar
 
 __all__ = [
     "FAILED_FITNESS",
@@ -677,7 +678,7 @@ def evaluate_one(
     rows = []
     values = []
     budgets = [scale_budget(e, steps_scale) for e in the_suite.entries if not tasks or e.task.name in tasks]
-    bar = _Bar(progress, f"evaluating {label} on {suite}", len(budgets))
+    bar = ProgressBar(progress, f"evaluating {label} on {suite}", len(budgets))
     for entry in budgets:
         reference = tuned_reference(entry.task, entry.num_steps, keys, cache_dir, eval_every=entry.eval_every)
         result = train(entry.task, opt, entry.num_steps, keys, entry.eval_every)
@@ -703,29 +704,6 @@ def evaluate_one(
         "fitness": float(np.mean(values)),
         "tasks": rows,
     }
-
-
-class _Bar:
-    """A small rich progress bar (or nothing)."""
-
-    def __init__(self, enabled: bool, description: str, total: int) -> None:
-        self.progress = None
-        if enabled and not os.environ.get("OPTSEARCH_NO_PROGRESS"):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(description, total=total)
-
-    def advance(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 def format_exception(err: BaseException) -> str:

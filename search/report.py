@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from search import store as store_mod
+from search.progress import ProgressBar
 
 __all__ = ["write_report", "load_run", "gene_importance", "MAX_PAPER_POINTS"]
 
@@ -206,36 +206,6 @@ def _paper_curves(config: Any, space: Any, bar: Any) -> dict[str, dict[str, tupl
     return out
 
 
-class _Bar:
-    def __init__(self, enabled: bool) -> None:
-        self.progress = None
-        if enabled and not os.environ.get("OPTSEARCH_NO_PROGRESS"):
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("report", total=1)
-
-    def reset(self, total: int, description: str) -> None:
-        if self.progress is not None:
-            self.progress.reset(self.task, total=total, description=description)
-
-    def advance(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -256,7 +226,7 @@ def write_report(run_dir: Path, *, curves: bool = True, progress: bool = False) 
     space = get_space(config.space.name)
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    bar = _Bar(progress)
+    bar = ProgressBar(progress, "report", 1, stderr=True)
     try:
         images: list[tuple[str, str]] = []
         gens = data["generations"]

@@ -271,10 +271,11 @@ def test_a_run_killed_before_its_first_row_can_be_started_again(tmp_path, cache)
 
 def test_report_retrains_the_paper_points_for_the_learning_curves(finished, capsys):
     from search.evaluators import curve_steps
-    from search.report import _Bar, _paper_curves
+    from search.progress import ProgressBar
+    from search.report import _paper_curves
 
     config = load_config(finished / "config.toml")
-    curves = _paper_curves(config, get_space("adam"), _Bar(False))
+    curves = _paper_curves(config, get_space("adam"), ProgressBar(False, "report", 1))
     assert set(curves) == {"rosenbrock_d2"}
     lines = curves["rosenbrock_d2"]
     assert set(lines) == {"paper: default", "paper: kingma2014"}  # the init point first, then the others
