@@ -217,11 +217,6 @@ def two_node_cluster():
         _stop(procs, temp_dir)
 
 
-@pytest.mark.xfail(
-    reason="open: after the last inner_tasks changes the two-node run's fitness values differ from the "
-    "local reference run's (same points, ~6% apart); the run itself and the per-node placement work",
-    strict=False,
-)
 def test_optsearch_run_joins_a_two_node_cluster_with_address(
     tmp_path, two_node_cluster, cli_cache, cli_reference_run
 ):
