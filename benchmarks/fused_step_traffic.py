@@ -65,11 +65,14 @@ def _best(fn, args, repeats):
     return min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1 << 22)
-    parser.add_argument("--repeats", type=int, default=30)
-    args = parser.parse_args()
+    parser.add_argument("--size", type=int, default=None, help="elements of the leaf (default 2^22)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls, best kept (default 30)")
+    parser.add_argument("--quick", action="store_true", help="2^16 elements, 3 repeats (seconds)")
+    args = parser.parse_args(argv)
+    args.size = args.size or (1 << 16 if args.quick else 1 << 22)
+    args.repeats = args.repeats or (3 if args.quick else 30)
     rng = np.random.default_rng(0)
     params = jnp.asarray(rng.normal(size=args.size), jnp.float32)
     grads = jnp.asarray(rng.normal(size=args.size), jnp.float32)

@@ -20,8 +20,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("--num-params", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help="families or variant names to run")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     num_params = args.num_params or (65_536 if args.quick else 1_000_000)
     repeats = args.repeats or (5 if args.quick else 50)
@@ -146,6 +149,7 @@ def main(argv=None) -> int:
     print(
         f"{'optimizer':28s} {'ms/step':>9s} {'reads':>6s} {'writes':>6s} {'floor ms':>9s} {'vs floor':>9s} {'vs adam':>8s}"
     )
+    rows = []
     cases = {family: {"family": family} for family in optimizers.REGISTRY}
     cases.update({name: spec for name, spec in VARIANTS.items() if spec["family"] in optimizers.REGISTRY})
     for name, spec in cases.items():
@@ -161,6 +165,18 @@ def main(argv=None) -> int:
         print(
             f"{name:28s} {t * 1e3:9.3f} {reads:6.1f} {writes:6.1f} {floor * 1e3:9.3f} {t / floor:9.2f} {t / t_adam:8.2f}"
         )
+        rows.append(
+            {
+                "name": name,
+                "ms": t * 1e3,
+                "reads": reads,
+                "writes": writes,
+                "vs_floor": t / floor,
+                "vs_adam": t / t_adam,
+            }
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"num_params": n, "pass_ms": t_pass * 1e3, "rows": rows}, indent=1))
     return 0
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "LocalEvaluator",
     "RayEvaluator",
     "make_evaluator",
+    "enable_compile_cache",
     "start_ray",
     "evaluate_one",
 ]
@@ -165,11 +166,45 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+COMPILE_CACHE_ENV = "OPTSEARCH_COMPILE_CACHE"
+
+
+def enable_compile_cache() -> Path | None:
+    """Keep compiled XLA programs on disk, under the optsearch cache, across processes and runs.
+
+    JAX's persistent compilation cache in ``<cache root>/xla`` (the cache root of the tuned references:
+    ``$OPTSEARCH_CACHE_DIR``, else ``~/.cache/optsearch``), so a resumed run, a second run and every Ray
+    actor on the machine load the training programs instead of compiling them again (the executable is
+    the same, so are the numbers). Every program is stored, however fast it compiled: a search compiles
+    dozens of small host-side programs (sampling, decoding, scoring) besides the training programs.
+    Off when ``OPTSEARCH_COMPILE_CACHE=0``; a cache directory the user configured is left alone.
+    Returns the directory in use, or ``None``.
+    """
+    import jax
+
+    from inner_tasks.scoring import default_cache_dir
+
+    configured = jax.config.jax_compilation_cache_dir
+    if configured:
+        return Path(configured)
+    if os.environ.get(COMPILE_CACHE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    path = default_cache_dir().parent / "xla"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # an unwritable cache costs compile time, never the run
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return path
+
+
 def _configure_jax(x64: bool) -> None:
     import jax
 
     if bool(jax.config.jax_enable_x64) != bool(x64):
         jax.config.update("jax_enable_x64", bool(x64))
+    enable_compile_cache()
 
 
 def _numeric_batch(unit: Unit, size: int) -> dict[str, np.ndarray]:

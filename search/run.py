@@ -44,7 +44,15 @@ from search.config import (
     load_config,
     resolve_inside,
 )
-from search.evaluators import Candidate, Outcome, Plan, TaskBudget, make_evaluator, scale_budget
+from search.evaluators import (
+    Candidate,
+    Outcome,
+    Plan,
+    TaskBudget,
+    enable_compile_cache,
+    make_evaluator,
+    scale_budget,
+)
 from search.store import Evaluation, RunLock, Store
 from search.strategies import (
     generation_keys,
@@ -173,6 +181,7 @@ class Run:
         from spaces import get_space
 
         config = self.config
+        enable_compile_cache()  # the driver compiles the strategy and the tuned references
         space = get_space(config.space.name)
         strategy = make_strategy(space.dimension, config.strategy)
         chash = config_hash(config)
