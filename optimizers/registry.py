@@ -69,7 +69,12 @@ class Hyperparameter:
         if self.kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{field}: expected a number, got {type(value).__name__} {value!r}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond the float range
+                raise ValueError(
+                    f"{field}: must be finite, got an integer of {value.bit_length()} bits"
+                ) from None
             if not math.isfinite(value):
                 raise ValueError(f"{field}: must be finite, got {value!r}")
             self._check_range(field, value)

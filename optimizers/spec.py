@@ -176,7 +176,7 @@ def _read_document(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a JSON optimizer file (not UTF-8 text)") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except json.JSONDecodeError as err:
         raise ValueError(
             f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
@@ -186,6 +186,15 @@ def _read_document(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level, got {type(document).__name__}")
     return document
+
+
+def _parse_int(text: str) -> int:
+    """A JSON integer, refused beyond 64 bits (a larger one would overflow converting to float later)."""
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} digits)"
+        raise ValueError(f"integer {shown} is out of range (more than 64 bits) in an optimizer file")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -196,8 +196,12 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any]) -> Any:
     if kind in ("str", "name", "path", "strategy"):
         if not isinstance(value, str):
             raise ValueError(f"{key}: expected a string, got {_type_name(value)} {value!r}")
-        if kind == "name" and (not value or not all(c.isalnum() or c in "-_." for c in value)):
-            raise ValueError(f"{key}: must be letters, digits, '-', '_' or '.', got {value!r}")
+        if kind == "name" and (
+            not value or not value[0].isalnum() or not all(c.isalnum() or c in "-_." for c in value)
+        ):  # the first character a letter or digit: "." or ".." would make runs/<name> leave runs/
+            raise ValueError(
+                f"{key}: must be letters, digits, '-', '_' or '.', starting with a letter or digit; got {value!r}"
+            )
         choices = meta["choices"] or (_strategy_names() if kind == "strategy" else None)
         if choices is not None and value not in choices:
             raise ValueError(f"{key}: must be one of {', '.join(choices)}; got {value!r}")
@@ -310,6 +314,10 @@ def load_config(path: Path, overrides: Mapping[str, Any] | None = None) -> Confi
         raise FileNotFoundError(2, "config file not found", str(path))
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); a config is TOML"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
     config = parse_config(raw, overrides)

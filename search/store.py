@@ -32,11 +32,14 @@ import io
 import json
 import math
 import os
+import signal
 import socket
 import sqlite3
 import tempfile
 import time
 import warnings
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,8 @@ __all__ = [
     "list_runs",
     "run_status",
     "open_readonly",
+    "FAULT_ENV",
+    "fault_point",
 ]
 
 DB_NAME = "run.sqlite"
@@ -136,6 +141,27 @@ CREATE TABLE IF NOT EXISTS tuned_references (
 """
 
 
+# --- fault injection (tests only) ------------------------------------------------------------------------
+
+#: ``NAME:COUNT`` in this environment variable makes :func:`fault_point` ``NAME`` kill the process (SIGKILL)
+#: the COUNT-th time it is reached in that process. Unset (always, outside the crash tests): no effect.
+FAULT_ENV = "OPTSEARCH_FAULT_POINT"
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A named place where the crash tests kill this process with ``kill -9`` (see :data:`FAULT_ENV`)."""
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    target, _, count = wanted.rpartition(":")
+    if target != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if str(_fault_hits[name]) == count.strip():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 # --- crash-safe files ---------------------------------------------------------------------------------------
 
 
@@ -155,13 +181,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            half = len(data) // 2
+            handle.write(data[:half])
+            handle.flush()
+            fault_point(f"write:{path.name}")  # a torn temporary file
+            handle.write(data[half:])
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"rename:{path.name}")  # complete, not yet in place
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fault_point(f"renamed:{path.name}")
     _fsync_dir(path.parent)
     return path
 
@@ -263,8 +295,22 @@ def _read_checkpoint(folder: Path, generation: int) -> tuple[dict[str, np.ndarra
         raise ValueError(f"arrays unreadable ({err.strerror})") from None
     if sha256_bytes(data) != manifest.get("npz_sha256"):
         raise ValueError("arrays checksum mismatch (torn file)")
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    try:  # never unpickles (allow_pickle=False); any malformed content is one ValueError
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with loaded as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (
+        ValueError,
+        OSError,
+        EOFError,
+        KeyError,
+        NotImplementedError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as err:
+        raise ValueError(f"arrays unreadable ({type(err).__name__}: {err})") from None
     return arrays, manifest["meta"]
 
 
@@ -542,6 +588,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        fault_point("evaluations")  # committed, the generation not yet finished
 
     def evaluations(self, run_id: str, generation: int | None = None) -> list[Evaluation]:
         if generation is None:
@@ -563,6 +610,7 @@ class Store:
         marks = ", ".join("?" for _ in row)
         with self.transaction() as conn:
             conn.execute(f"INSERT OR REPLACE INTO generations ({cols}) VALUES ({marks})", tuple(row.values()))
+        fault_point("generation")  # the summary row committed, the checkpoint not yet written
 
     def completed_generations(self, run_id: str) -> list[int]:
         rows = self.conn.execute(

@@ -92,7 +92,10 @@ def canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return (type(value).__name__, value)
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return ("number", float(value))
+        try:
+            return ("number", float(value))
+        except OverflowError:  # an integer beyond the float range equals no float
+            return ("integer", int(value))
     if isinstance(value, Mapping):
         return ("object", tuple(sorted((str(k), canonical(v)) for k, v in value.items())))
     if isinstance(value, (list, tuple)):
@@ -140,7 +143,10 @@ def _check_name(name: Any) -> None:
 def _as_real(field: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{field}: expected a number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range (e.g. from a JSON file)
+        raise ValueError(f"{field}: must be finite, got an integer of {value.bit_length()} bits") from None
     if not math.isfinite(value):
         raise ValueError(f"{field}: must be finite, got {value!r}")
     return value
