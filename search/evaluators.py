@@ -284,8 +284,12 @@ def _error_text(err: BaseException) -> str:
     cause = getattr(err, "cause", None)
     if isinstance(cause, BaseException):
         err = cause
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}"[:2000]
+    text = f"{type(err).__name__}: {' '.join(str(err).split())}"
+    if len(text) <= 2000:
+        return text
+    # an error raised inside a compiled program arrives wrapped in the runtime's traceback, with the
+    # original exception at its end: keep both ends
+    return f"{text[:600]} ... {text[-1390:]}"
 
 
 class _Book:

@@ -126,6 +126,7 @@ def test_an_optimizer_raising_inside_jit_fails_its_candidates_and_the_run_goes_o
     # the error surfaces as the runtime error of the compiled program (its text: the callback's traceback)
     kinds = ("JaxRuntimeError", "XlaRuntimeError", "FloatingPointError")
     assert all(r.error.startswith(kinds) and "callback" in r.error.lower() for r in rows), rows[0].error[:300]
+    assert all("the optimizer blew up inside jit" in r.error for r in rows), rows[0].error  # the cause kept
     assert sorted(calls) == sorted([(m,) for m in range(4)] * 2)
     gen = _generation(run_dir, 0)
     assert (gen["num_ok"], gen["num_diverged"], gen["num_failed"]) == (0, 0, 4)
