@@ -46,30 +46,15 @@ from search import store as store_mod
 from search.cli import main
 from search.config import Config, load_config, parse_config, resolve_inside
 from spaces import SPACES
+from tests.search.test_config import GOOD
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-VALID_TOML = """\
-[run]
-name = "fuzz"
-seed = 3
-
-[space]
-name = "adam"
-init = "paper:default"
-
-[suite]
-name = "toy"
-num_seeds = 1
-tasks = ["rosenbrock_d2"]
-steps_scale = 0.1
-
-[strategy]
-name = "cma_es"
-population_size = 4
-num_generations = 2
-sigma = 0.5
+#: test_config's minimal good config, extended by every other section
+VALID_TOML = (
+    GOOD.lstrip().replace('name = "t"', 'name = "fuzz"', 1)
+    + """sigma = 0.5
 
 [evaluator]
 kind = "local"
@@ -83,6 +68,7 @@ report = false
 curves = false
 cache_dir = "cache"
 """
+)
 
 #: TOML value literals (valid and not) that a mutation may put on the right of ``=``.
 TOML_LITERALS = [
