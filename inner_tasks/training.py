@@ -62,7 +62,7 @@ __all__ = [
 PATHS = ("auto", "vmap", "loop")
 DIVERGENCE_FACTOR = 10.0
 #: On CPU, ``auto`` vectorises tasks whose loss-and-gradient step accesses at most this many bytes.
-CPU_VMAP_MAX_BYTES = 8.0e5
+CPU_VMAP_MAX_BYTES = 1.2e6
 _CACHE_SIZE = 64
 
 MakeOpt = Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
@@ -318,8 +318,9 @@ def choose_path(task: Task, num_candidates: int = 1, num_seeds: int = 1, backend
     (:func:`step_cost`) is at most :data:`CPU_VMAP_MAX_BYTES`, else ``loop``. Small steps are dominated by
     per-call overhead, which ``vmap`` amortises; once one lane's working set is large, ``vmap``'s
     population-wide arrays leave the caches and its batched matmuls and convolutions run slower than a
-    loop of single runs (measured by ``benchmarks/population.py`` on a 2-core CPU: vmap/loop speed 1.2-100
-    up to 7.4e5 bytes per step, 0.2-0.75 from 8.5e5 bytes on).
+    loop of single runs. Measured by ``benchmarks/population.py`` (16 x 4 runs) on a 2-core CPU: vmap/loop
+    speed 1.45-29 for every task up to 8.6e5 bytes per step (LJ38 8.2e5: 3.2; char-LM 8.6e5: 1.45), 0.45
+    for the digits conv net at 1.5e6 bytes; the threshold lies between.
     """
     backend = backend or jax.default_backend()
     if backend != "cpu" or num_candidates * num_seeds <= 1:
