@@ -66,6 +66,8 @@ KNOWN_MINIMA: dict[int, float] = {
     38: -173.928427,
 }
 ASE_DEFAULT_CUTOFF = 3.0
+#: Clusters up to this size use a pair list in :func:`lj_energy`, larger ones dense pair matrices.
+PAIR_LIST_MAX_ATOMS = 16
 _FAIL_ENERGY = {38: -150.0}
 
 
@@ -78,18 +80,26 @@ def lj_energy(positions: jax.Array, cutoff: float | None = None, shift: bool = T
       shift: with a cutoff, subtract ``u(cutoff)`` from each kept pair (ASE's ``smooth=False`` mode).
     """
     n = positions.shape[0]
-    # Dense [N, N] pair matrices with a constant upper-triangle mask, built one coordinate at a time: no
-    # gather/scatter and no size-3 minor axis, which vectorises well (also under vmap on CPU).
-    pairs = np.triu(np.ones((n, n), dtype=bool), 1)
-    r2 = sum((positions[None, :, k] - positions[:, None, k]) ** 2 for k in range(3))
-    r2 = jnp.where(pairs, r2, 1.0)  # the diagonal and lower triangle never reach 1 / r2
+    if n <= PAIR_LIST_MAX_ATOMS:
+        # Small clusters: the N(N-1)/2 pairs as a list (gathers with constant indices, one coordinate row
+        # at a time). Under vmap on CPU this is 6x faster than the dense matrices for LJ7 and 2x for LJ13.
+        i, j = np.triu_indices(n, 1)
+        rows = positions.T
+        r2 = sum((rows[k][i] - rows[k][j]) ** 2 for k in range(3))
+        keep = True
+    else:
+        # Dense [N, N] pair matrices with a constant upper-triangle mask, built one coordinate at a time:
+        # no gather/scatter and no size-3 minor axis; faster than the pair list from about 20 atoms on.
+        keep = np.triu(np.ones((n, n), dtype=bool), 1)
+        r2 = sum((positions[None, :, k] - positions[:, None, k]) ** 2 for k in range(3))
+        r2 = jnp.where(keep, r2, 1.0)  # the diagonal and lower triangle never reach 1 / r2
     s6 = (1.0 / r2) ** 3
     u = 4.0 * (s6 * s6 - s6)
     if cutoff is None:
-        return jnp.sum(jnp.where(pairs, u, 0.0))
+        return jnp.sum(jnp.where(keep, u, 0.0))
     rc = float(cutoff)
     u_rc = 4.0 * (rc**-12 - rc**-6) if shift else 0.0
-    return jnp.sum(jnp.where(pairs & (r2 <= rc * rc), u - u_rc, 0.0))
+    return jnp.sum(jnp.where(keep & (r2 <= rc * rc), u - u_rc, 0.0))
 
 
 def lj_forces(positions: jax.Array, cutoff: float | None = None, shift: bool = True) -> jax.Array:
