@@ -40,7 +40,8 @@ def test_optimizer_step_quick_times_every_requested_family_against_its_floor(tmp
         assert row["ms"] > 0 and row["vs_floor"] > 0 and row["vs_adam"] > 0
         assert row["reads"] >= 1 and row["writes"] >= 1  # at least the gradient in and the update out
     adam = next(r for r in result["rows"] if r["name"] == "adam")
-    assert (adam["reads"], adam["writes"]) == (3.0, 3.0)  # gradient, mu, nu in; update, mu, nu out
+    # gradient, mu, nu in; update, mu, nu out (counted in parameter-sized arrays, small tensors round off)
+    assert (adam["reads"], adam["writes"]) == pytest.approx((3.0, 3.0), abs=0.05)
 
 
 def test_population_quick_picks_the_faster_path_and_counts_compilations(tmp_path):
