@@ -9,10 +9,8 @@ committed ``docs/found/*.json`` loads with ``optimizers.load`` and takes a finit
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -20,6 +18,7 @@ import numpy as np
 import pytest
 
 import optimizers
+from tests.benchmarks._scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "reproduction" / "extend.py"
@@ -27,11 +26,7 @@ FOUND = ROOT / "docs" / "found"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("reproduction_extend", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "reproduction_extend")
 
 
 @pytest.fixture(scope="module")

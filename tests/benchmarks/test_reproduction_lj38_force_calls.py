@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -13,16 +12,15 @@ import jax
 import numpy as np
 import pytest
 
+from tests.benchmarks._scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "reproduction" / "lj38_force_calls.py"
 
 
 def _load_module():
     """Import the script as a module (its import leaves jax's global configuration alone)."""
-    spec = importlib.util.spec_from_file_location("lj38_force_calls", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "lj38_force_calls")
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from tests.benchmarks._scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "reproduction" / "rllc_table1.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("rllc_table1", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rllc_table1"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "rllc_table1")
 
 
 rt = _load()

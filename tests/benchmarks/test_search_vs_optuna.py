@@ -3,15 +3,15 @@ mode runs all three methods on the same evaluation function."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.benchmarks._scripts import load_script
 
 pytest.importorskip("optuna")
 
@@ -19,11 +19,7 @@ _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "search_vs_optuna.p
 
 
 def _load() -> Any:
-    spec = importlib.util.spec_from_file_location("search_vs_optuna", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("search_vs_optuna", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(_PATH, "search_vs_optuna")
 
 
 bench = _load()

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.benchmarks._scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "vs_reference.py"
 
 
 def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("vs_reference_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "vs_reference_benchmark")
 
 
 def _run_quick(tmp_path: Path, *extra: str) -> dict:
