@@ -48,8 +48,11 @@ from search.config import Config, load_config, parse_config, resolve_inside
 from spaces import SPACES
 from tests.search.test_config import GOOD
 
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FEW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI sees the same generated inputs on every run (a failure reproduces; no flaky red)
+FUZZ = settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+FEW = settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 #: test_config's minimal good config, extended by every other section
 VALID_TOML = (
@@ -224,8 +227,8 @@ def test_cli_run_with_a_fuzzed_bad_config_exits_2_with_one_line_and_writes_nothi
         folder = Path(tmp)
         path = folder / "bad.toml"
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        try:
-            load_config(path)
+        try:  # with the command line's own override: --evaluator local replaces any evaluator.kind
+            load_config(path, {"evaluator.kind": "local"})
         except ValueError:
             pass
         else:
